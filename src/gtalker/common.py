@@ -1,0 +1,130 @@
+"""Small helpers shared by every stage: logging, device choice, atomic outputs, JSON, cameras.
+
+A stage may import this module and `gtalker.io`, never another stage's internals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+FPS_DEFAULT = 25
+SAMPLE_RATE = 16000
+
+
+class InputError(RuntimeError):
+    """Bad user input: the message names the file/frame/key and says what to do."""
+
+
+def setup_logging(name: str, level: int = logging.INFO) -> logging.Logger:
+    """Log to stderr with timestamps (rules redirect stderr into their log file)."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    return logging.getLogger(name)
+
+
+def get_device(spec: str = "auto") -> "Any":
+    """Return a torch.device: 'auto' picks CUDA when present, else CPU."""
+    import torch
+
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device '{spec}' requested but CUDA is not available; set device: auto or cpu")
+    return torch.device(spec)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path; move it onto `path` only if the block succeeds.
+
+    Guarantees that a failing step leaves no half-written output behind.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(final.suffixes)
+    if is_dir:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{suffix}", dir=final.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically (indented, numpy scalars converted)."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, Path):
+            return str(obj)
+        raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, naming it in the error when it is missing or corrupt."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"{p}: not valid JSON ({err}); delete it and rerun the rule that makes it") from err
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera, OpenCV convention (x right, y down, z forward).
+
+    K: 3x3 intrinsics in pixels; w2c: 4x4 world-to-camera matrix.
+    """
+
+    K: np.ndarray
+    w2c: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def c2w(self) -> np.ndarray:
+        return np.linalg.inv(self.w2c)
+
+    def scaled(self, width: int, height: int) -> "Camera":
+        """The same camera for an image resized to width x height."""
+        sx, sy = width / self.width, height / self.height
+        K = self.K.copy().astype(np.float64)
+        K[0] *= sx
+        K[1] *= sy
+        return Camera(K=K, w2c=self.w2c.copy(), width=width, height=height)
+
+
+def intrinsics(focal: float, cx: float, cy: float) -> np.ndarray:
+    """3x3 pinhole intrinsics with square pixels."""
+    return np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]], dtype=np.float64)

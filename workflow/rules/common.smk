@@ -1,0 +1,121 @@
+# Helpers shared by every rule file: config validation, code inputs, targets, variant settings.
+
+import copy
+import os
+import sys
+
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+SRC = os.path.join(workflow.basedir, "src")
+
+validate(config, schema=SCHEMA, set_default=True)
+
+# The steps are `python -m gtalker.<step>`: make the package importable (also inside conda envs)
+# and prefer the interpreter that runs Snakemake when no conda env is active.
+os.environ["PYTHONPATH"] = SRC + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+DATASETS = config["datasets"]
+VARIANTS = config["variants"]
+DEVICE = config["device"]
+
+wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS),
+    variant="|".join(re.escape(v) for v in VARIANTS),
+
+
+def code(*modules):
+    """Source files of the given gtalker modules (e.g. 'ingest', 'io'), plus common.py.
+
+    Rules list them as inputs so that a change to the step's code reruns the step.
+    """
+    files = [os.path.join(SRC, "gtalker", "common.py")]
+    for mod in modules:
+        base = os.path.join(SRC, "gtalker", *mod.split("."))
+        if os.path.isdir(base):
+            for root, _dirs, names in os.walk(base):
+                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py")]
+        else:
+            files.append(base + ".py")
+    return sorted(set(files))
+
+
+_TARGET_FUNCS = []
+
+
+def register_targets(func):
+    """Register func(dataset) -> list of final outputs; `rule all` asks for all of them."""
+    _TARGET_FUNCS.append(func)
+    return func
+
+
+def all_targets():
+    """Every registered output for every dataset."""
+    out = []
+    for dataset in DATASETS:
+        for func in _TARGET_FUNCS:
+            out += list(func(dataset))
+    return out
+
+
+def dataset_cfg(dataset):
+    """The config entry of a dataset."""
+    return DATASETS[dataset]
+
+
+def _deep_merge(base, override):
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _validate_variants():
+    with open(SCHEMA) as fh:
+        schema = yaml.safe_load(fh)
+    import jsonschema
+
+    for name, variant in VARIANTS.items():
+        for section in ("canonical", "talker"):
+            merged = _deep_merge(config.get(section, {}), variant.get(section, {}))
+            sub = schema["properties"][section]
+            try:
+                jsonschema.validate(merged, sub)
+            except jsonschema.ValidationError as err:
+                where = ".".join(str(p) for p in err.absolute_path)
+                raise WorkflowError(
+                    f"config: variants.{name}.{section}.{where}: {err.message}"
+                ) from None
+
+
+_validate_variants()
+
+
+def variant_cfg(variant, section):
+    """Settings of `section` ('canonical' or 'talker') for a variant: defaults + its overrides."""
+    return _deep_merge(config.get(section, {}), VARIANTS[variant].get(section, {}))
+
+
+def _check_datasets():
+    for name, entry in DATASETS.items():
+        video = entry["video"]
+        if not video.startswith("results/_demo/") and not os.path.exists(video):
+            raise WorkflowError(
+                f"config: datasets.{name}.video: file '{video}' not found; "
+                "fix the path in config.yaml (relative paths are relative to the working directory)"
+            )
+        audio = entry.get("audio")
+        if audio and not os.path.exists(audio):
+            raise WorkflowError(f"config: datasets.{name}.audio: file '{audio}' not found")
+        start, end = entry.get("start"), entry.get("end")
+        if start is not None and end is not None and end <= start:
+            raise WorkflowError(f"config: datasets.{name}: end ({end}) must be after start ({start})")
+
+
+_check_datasets()
