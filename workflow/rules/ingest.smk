@@ -1,1 +1,91 @@
-# Rules of the 'ingest' stage.
+# Ingest, one job per video: metadata, frames at a fixed rate and size, 16 kHz mono audio.
+
+
+def passage_opts(wildcards):
+    """CLI flags for a dataset's optional start/end cut."""
+    entry = dataset_cfg(wildcards.dataset)
+    opts = []
+    if entry.get("start") is not None:
+        opts.append(f"--start {entry['start']}")
+    if entry.get("end") is not None:
+        opts.append(f"--end {entry['end']}")
+    return " ".join(opts)
+
+
+def audio_opt(wildcards):
+    """CLI flag for a dataset's separate audio file, if any."""
+    audio = dataset_cfg(wildcards.dataset).get("audio")
+    return f"--audio '{audio}'" if audio else ""
+
+
+def audio_input(wildcards):
+    """The separate audio file as an input, when the dataset names one."""
+    audio = dataset_cfg(wildcards.dataset).get("audio")
+    return [audio] if audio else []
+
+
+rule probe:
+    input:
+        video=lambda w: dataset_cfg(w.dataset)["video"],
+        audio=audio_input,
+        code=code("ingest", "io"),
+    output:
+        "results/{dataset}/ingest/probe.json",
+    params:
+        audio=audio_opt,
+    log:
+        "logs/{dataset}/ingest/probe.log",
+    conda:
+        "../../envs/ingest.yaml"
+    shell:
+        "python -m gtalker.ingest probe --video '{input.video}' {params.audio} --out {output} > {log} 2>&1"
+
+
+rule extract_frames:
+    input:
+        video=lambda w: dataset_cfg(w.dataset)["video"],
+        probe="results/{dataset}/ingest/probe.json",
+        code=code("ingest", "io"),
+    output:
+        frames=directory("results/{dataset}/ingest/frames"),
+        index="results/{dataset}/ingest/frames.json",
+    params:
+        fps=config["preprocess"]["fps"],
+        size=config["preprocess"]["size"],
+        quality=config["preprocess"]["jpeg_quality"],
+        passage=passage_opts,
+    log:
+        "logs/{dataset}/ingest/extract_frames.log",
+    benchmark:
+        "benchmarks/{dataset}/ingest/extract_frames.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    shell:
+        "python -m gtalker.ingest frames --video '{input.video}' --probe {input.probe} "
+        "--out-dir {output.frames} --index {output.index} --fps {params.fps} --size {params.size} "
+        "--jpeg-quality {params.quality} {params.passage} > {log} 2>&1"
+
+
+rule extract_audio:
+    input:
+        video=lambda w: dataset_cfg(w.dataset)["video"],
+        index="results/{dataset}/ingest/frames.json",
+        audio=audio_input,
+        code=code("ingest", "io"),
+    output:
+        "results/{dataset}/ingest/audio.wav",
+    params:
+        audio=audio_opt,
+        passage=passage_opts,
+    log:
+        "logs/{dataset}/ingest/extract_audio.log",
+    conda:
+        "../../envs/ingest.yaml"
+    shell:
+        "python -m gtalker.ingest audio --video '{input.video}' --index {input.index} --out {output} "
+        "{params.audio} {params.passage} > {log} 2>&1"
+
+
+register_targets(
+    lambda d: [f"results/{d}/ingest/frames.json", f"results/{d}/ingest/audio.wav"]
+)

@@ -1,0 +1,150 @@
+"""Ingest one source video: probe its metadata, extract frames at a fixed rate, extract 16 kHz audio.
+
+CLI:
+  python -m gtalker.ingest probe  --video V --out probe.json [--audio A]
+  python -m gtalker.ingest frames --video V --probe probe.json --out-dir frames --index frames.json
+                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95]
+  python -m gtalker.ingest audio  --video V --index frames.json --out audio.wav [--audio A --start S --end E]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from gtalker.common import SAMPLE_RATE, InputError, atomic_path, read_json, setup_logging, write_json
+from gtalker.io.audio import fit_length, load_audio, write_wav
+from gtalker.io.video import extract_frames, probe
+
+log = logging.getLogger("gtalker.ingest")
+
+
+def probe_video(video: str, audio: str | None = None) -> dict[str, Any]:
+    """Probe a video; fail when it has no audio and no separate audio file is given."""
+    info = probe(video)
+    if audio is not None:
+        if not Path(audio).exists():
+            raise InputError(f"{audio}: audio file not found; fix the dataset's 'audio' in config.yaml")
+        info["audio_source"] = str(audio)
+    elif not info["has_audio"]:
+        raise InputError(f"{video}: the video has no audio track; add an 'audio: <file>' entry to this "
+                         "dataset in config.yaml, or use a video with sound")
+    else:
+        info["audio_source"] = str(video)
+    if info["variable_frame_rate"]:
+        log.warning("%s: variable frame rate (median %.3f fps, average %.3f fps); frames will be "
+                    "resampled to a constant rate", video, info["fps"], info["avg_fps"])
+    if info["width"] < 64 or info["height"] < 64:
+        raise InputError(f"{video}: frames are only {info['width']}x{info['height']}; at least 64x64 is needed")
+    if info["width"] != info["height"]:
+        log.info("%s: %dx%d is not square; the centre square will be cropped", video, info["width"],
+                 info["height"])
+    return info
+
+
+def expected_frames(duration: float, fps: float) -> int:
+    """Frame count of a passage of `duration` seconds resampled to `fps`."""
+    return int(round(duration * fps))
+
+
+def passage_duration(info: dict[str, Any], start: float | None, end: float | None) -> float:
+    """Length in seconds of [start, end) within the video, validated against its duration."""
+    total = float(info["video_duration"])
+    s = 0.0 if start is None else float(start)
+    e = total if end is None else min(float(end), total)
+    if s >= total:
+        raise InputError(f"{info['path']}: start={s}s is beyond the video's end ({total:.2f}s); fix "
+                         "the dataset's 'start' in config.yaml")
+    if e <= s:
+        raise InputError(f"{info['path']}: empty passage start={s}s end={e}s")
+    return e - s
+
+
+def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float, size: int,
+               start: float | None, end: float | None, jpeg_quality: int) -> dict[str, Any]:
+    """Extract frames into out_dir atomically and write the frame index JSON."""
+    info = read_json(probe_json)
+    duration = passage_duration(info, start, end)
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        n = extract_frames(video, tmp, fps=fps, size=size, start=start, end=end, jpeg_quality=jpeg_quality)
+        if n == 0:
+            raise InputError(f"{video}: no frames could be decoded from the passage")
+        want = expected_frames(duration, fps)
+        if abs(n - want) > 1:
+            log.warning("%s: %d frames extracted, %d expected from %.3fs at %g fps", video, n, want,
+                        duration, fps)
+        for extra in sorted(tmp.iterdir())[want:] if n > want else []:
+            extra.unlink()  # ffmpeg may emit one frame past the end; keep round(duration x fps)
+        n = min(n, want) if want > 0 else n
+    meta = {"n_frames": n, "fps": fps, "size": size, "source": video, "start": start, "end": end,
+            "duration": n / fps}
+    write_json(index, meta)
+    log.info("%s: %d frames at %g fps, %dx%d", video, n, fps, size, size)
+    return meta
+
+
+def run_audio(video: str, index: str, out: str, audio: str | None, start: float | None,
+              end: float | None) -> int:
+    """Extract mono 16 kHz audio whose length matches the frame count exactly."""
+    meta = read_json(index)
+    source = audio or video
+    # A separate audio file is aligned to the start of the passage, the video's own track is cut alike.
+    samples = load_audio(source, SAMPLE_RATE, start=None if audio else start, end=None if audio else end)
+    n_samples = int(round(meta["n_frames"] * SAMPLE_RATE / meta["fps"]))
+    if len(samples) == 0:
+        raise InputError(f"{source}: the audio track is empty")
+    short = n_samples - len(samples)
+    if short > SAMPLE_RATE / meta["fps"]:
+        log.warning("%s: audio is %.2fs shorter than the video; padded with silence", source,
+                    short / SAMPLE_RATE)
+    write_wav(out, fit_length(samples, n_samples))
+    log.info("%s: wrote %d samples (%.3fs) to %s", source, n_samples, n_samples / SAMPLE_RATE, out)
+    return n_samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(prog="python -m gtalker.ingest", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("probe")
+    p.add_argument("--video", required=True)
+    p.add_argument("--audio")
+    p.add_argument("--out", required=True)
+    f = sub.add_parser("frames")
+    f.add_argument("--video", required=True)
+    f.add_argument("--probe", required=True)
+    f.add_argument("--out-dir", required=True)
+    f.add_argument("--index", required=True)
+    f.add_argument("--fps", type=float, default=25.0)
+    f.add_argument("--size", type=int, default=512)
+    f.add_argument("--jpeg-quality", type=int, default=95)
+    a = sub.add_parser("audio")
+    a.add_argument("--video", required=True)
+    a.add_argument("--index", required=True)
+    a.add_argument("--out", required=True)
+    a.add_argument("--audio")
+    for q in (f, a):
+        q.add_argument("--start", type=float)
+        q.add_argument("--end", type=float)
+    args = ap.parse_args(argv)
+    setup_logging("gtalker.ingest")
+    try:
+        if args.cmd == "probe":
+            write_json(args.out, probe_video(args.video, args.audio))
+        elif args.cmd == "frames":
+            run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
+                       args.end, args.jpeg_quality)
+        else:
+            run_audio(args.video, args.index, args.out, args.audio, args.start, args.end)
+    except InputError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

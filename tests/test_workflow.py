@@ -1,0 +1,73 @@
+"""End-to-end Snakemake runs on a tiny demo, and incremental reruns (what a config change plans)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import planned_rules, snakemake
+
+# A tiny version of the default pipeline: a 4 s demo at 96x96.
+TINY = {
+    "demo": {"seconds": 4, "size": 128, "seed": 1},
+    "preprocess": {"fps": 25, "size": 96},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the whole default target once on the tiny demo."""
+    workdir = tmp_path_factory.mktemp("wf")
+    snakemake(workdir, TINY)
+    return workdir
+
+
+@pytest.mark.slow
+def test_ingest_outputs_exist_and_agree(tiny_run: Path) -> None:
+    ingest = tiny_run / "results/demo/ingest"
+    meta = json.loads((ingest / "frames.json").read_text())
+    assert meta["n_frames"] == 100
+    assert len(list((ingest / "frames").glob("*.jpg"))) == 100
+    import soundfile as sf
+
+    info = sf.info(str(ingest / "audio.wav"))
+    assert info.samplerate == 16000 and info.channels == 1 and info.frames == 100 * 640
+    assert (tiny_run / "logs/demo/ingest/extract_frames.log").exists()
+
+
+@pytest.mark.slow
+def test_nothing_changed_plans_nothing(tiny_run: Path) -> None:
+    proc = snakemake(tiny_run, TINY, extra=["-n"])
+    assert planned_rules(proc) == {}, proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_changing_fps_reruns_frames_and_what_follows(tiny_run: Path) -> None:
+    changed = {**TINY, "preprocess": {**TINY["preprocess"], "fps": 20}}
+    plan = planned_rules(snakemake(tiny_run, changed, extra=["-n"]))
+    assert plan.get("extract_frames") == 1 and plan.get("extract_audio") == 1
+    assert "make_demo_video" not in plan and "probe" not in plan
+
+
+@pytest.mark.slow
+def test_unrelated_key_plans_nothing(tiny_run: Path) -> None:
+    changed = {**TINY, "device": "cpu"}
+    assert planned_rules(snakemake(tiny_run, changed, extra=["-n"])) == {}
+
+
+@pytest.mark.slow
+def test_code_change_reruns_the_step(tiny_run: Path) -> None:
+    """A step's code is an input: editing it plans that step (and what follows) again."""
+    from conftest import REPO
+
+    src = REPO / "src/gtalker/ingest.py"
+    original = src.read_bytes()
+    try:
+        src.write_bytes(original + b"\n# edited by test_code_change_reruns_the_step\n")
+        plan = planned_rules(snakemake(tiny_run, TINY, extra=["-n"]))
+    finally:
+        src.write_bytes(original)
+    assert plan.get("probe") == 1 and plan.get("extract_frames") == 1
+    assert "make_demo_video" not in plan
