@@ -59,3 +59,8 @@ def test_dry_run_of_default_config_plans_the_demo(tmp_path: Path) -> None:
     proc = snakemake(tmp_path, None, extra=["-n"])
     text = proc.stdout + proc.stderr
     assert "make_demo_video" in text and "extract_frames" in text
+
+
+def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
+    proc = snakemake(tmp_path, None, extra=["--lint"], check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: config validation, code inputs, targets, variant settings.
+# Helpers shared by every rules file (config validation, code inputs, targets, variant settings).
 
 import copy
 import os
@@ -13,19 +13,15 @@ SRC = os.path.join(workflow.basedir, "src")
 
 validate(config, schema=SCHEMA, set_default=True)
 
-# The steps are `python -m gtalker.<step>`: make the package importable (also inside conda envs)
-# and prefer the interpreter that runs Snakemake when no conda env is active.
-os.environ["PYTHONPATH"] = SRC + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+# Steps run as `python -m gtalker.<step>`, with the package on PYTHONPATH. Without conda, `python` is
+# the interpreter that runs Snakemake (the .venv's); with --sdm conda it is the env's python.
+_USING_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
+_PATH_EXPORT = "" if _USING_CONDA else f"export PATH='{os.path.dirname(sys.executable)}':$PATH; "
+shell.prefix(f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}")
 
 DATASETS = config["datasets"]
 VARIANTS = config["variants"]
 DEVICE = config["device"]
-
-wildcard_constraints:
-    dataset="|".join(re.escape(d) for d in DATASETS),
-    variant="|".join(re.escape(v) for v in VARIANTS),
-
 
 def code(*modules):
     """Source files of the given gtalker modules (e.g. 'ingest', 'io'), plus common.py.
@@ -39,7 +35,7 @@ def code(*modules):
             for root, _dirs, names in os.walk(base):
                 files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py")]
         else:
-            files.append(base + ".py")
+            files.append(f"{base}.py")
     return sorted(set(files))
 
 
@@ -119,3 +115,26 @@ def _check_datasets():
 
 
 _check_datasets()
+
+
+def passage_opts(wildcards):
+    """CLI flags for a dataset's optional start/end cut."""
+    entry = dataset_cfg(wildcards.dataset)
+    opts = []
+    if entry.get("start") is not None:
+        opts.append(f"--start {entry['start']}")
+    if entry.get("end") is not None:
+        opts.append(f"--end {entry['end']}")
+    return " ".join(opts)
+
+
+def audio_opt(wildcards):
+    """CLI flag for a dataset's separate audio file, if any."""
+    audio = dataset_cfg(wildcards.dataset).get("audio")
+    return f"--audio '{audio}'" if audio else ""
+
+
+def audio_input(wildcards):
+    """The separate audio file as an input, when the dataset names one."""
+    audio = dataset_cfg(wildcards.dataset).get("audio")
+    return [audio] if audio else []

@@ -1,29 +1,6 @@
 # Ingest, one job per video: metadata, frames at a fixed rate and size, 16 kHz mono audio.
 
 
-def passage_opts(wildcards):
-    """CLI flags for a dataset's optional start/end cut."""
-    entry = dataset_cfg(wildcards.dataset)
-    opts = []
-    if entry.get("start") is not None:
-        opts.append(f"--start {entry['start']}")
-    if entry.get("end") is not None:
-        opts.append(f"--end {entry['end']}")
-    return " ".join(opts)
-
-
-def audio_opt(wildcards):
-    """CLI flag for a dataset's separate audio file, if any."""
-    audio = dataset_cfg(wildcards.dataset).get("audio")
-    return f"--audio '{audio}'" if audio else ""
-
-
-def audio_input(wildcards):
-    """The separate audio file as an input, when the dataset names one."""
-    audio = dataset_cfg(wildcards.dataset).get("audio")
-    return [audio] if audio else []
-
-
 rule probe:
     input:
         video=lambda w: dataset_cfg(w.dataset)["video"],
