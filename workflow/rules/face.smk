@@ -1,1 +1,208 @@
-# Rules of the 'face' stage.
+# Face preprocessing, one job per video: landmarks, parsing, static background, torso images and
+# training targets, lip boxes, blinks; the train/validation split; export to the reference's layout.
+# Weight-free backends by default; the download rules fetch the real backends' weights (sha256-checked).
+
+include: "face_functions.smk"
+
+
+rule detect_landmarks:
+    input:
+        frames="results/{dataset}/ingest/frames",
+        index="results/{dataset}/ingest/frames.json",
+        weights=landmark_weights_input,
+        code=code("face", "io"),
+    output:
+        "results/{dataset}/face/landmarks.npz",
+    params:
+        flags=landmark_flags,
+        device=DEVICE,
+    log:
+        "logs/{dataset}/face/detect_landmarks.log",
+    benchmark:
+        "benchmarks/{dataset}/face/detect_landmarks.tsv"
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.face.landmarks --frames {input.frames} --out {output} {params.flags} "
+        "--device {params.device} > {log} 2>&1"
+
+
+rule parse_faces:
+    input:
+        frames="results/{dataset}/ingest/frames",
+        landmarks="results/{dataset}/face/landmarks.npz",
+        weights=parsing_weights_input,
+        code=code("face", "io"),
+    output:
+        parsing=directory("results/{dataset}/face/parsing"),
+        fine=directory("results/{dataset}/face/parsing_fine"),
+    params:
+        flags=parsing_flags,
+        device=DEVICE,
+    log:
+        "logs/{dataset}/face/parse_faces.log",
+    benchmark:
+        "benchmarks/{dataset}/face/parse_faces.tsv"
+    conda:
+        "../../envs/face.yaml"
+    threads: 2
+    shell:
+        "python -m gtalker.face.parsing --frames {input.frames} --landmarks {input.landmarks} "
+        "--out {output.parsing} --out-fine {output.fine} {params.flags} --device {params.device} "
+        "> {log} 2>&1"
+
+
+rule extract_background:
+    input:
+        frames="results/{dataset}/ingest/frames",
+        parsing="results/{dataset}/face/parsing",
+        code=code("face", "io"),
+    output:
+        "results/{dataset}/face/bc.jpg",
+    params:
+        stride=config["background"]["stride"],
+        min_dist=config["background"]["min_dist"],
+        quality=config["preprocess"]["jpeg_quality"],
+    log:
+        "logs/{dataset}/face/extract_background.log",
+    benchmark:
+        "benchmarks/{dataset}/face/extract_background.tsv"
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.face.background --frames {input.frames} --parsing {input.parsing} "
+        "--out {output} --stride {params.stride} --min-dist {params.min_dist} "
+        "--jpeg-quality {params.quality} > {log} 2>&1"
+
+
+rule composite_torso:
+    input:
+        frames="results/{dataset}/ingest/frames",
+        parsing="results/{dataset}/face/parsing",
+        background="results/{dataset}/face/bc.jpg",
+        code=code("face", "io"),
+    output:
+        torso=directory("results/{dataset}/face/torso"),
+        gt=directory("results/{dataset}/face/gt"),
+        torso_bg=directory("results/{dataset}/face/torso_bg"),
+    params:
+        neck=config["torso"]["neck_extend"],
+        torso=config["torso"]["torso_extend"],
+        push=config["torso"]["push_down"],
+        quality=config["preprocess"]["jpeg_quality"],
+    log:
+        "logs/{dataset}/face/composite_torso.log",
+    benchmark:
+        "benchmarks/{dataset}/face/composite_torso.tsv"
+    conda:
+        "../../envs/face.yaml"
+    threads: 2
+    shell:
+        "python -m gtalker.face.torso --frames {input.frames} --parsing {input.parsing} "
+        "--background {input.background} --out-torso {output.torso} --out-gt {output.gt} "
+        "--out-torso-bg {output.torso_bg} --neck-extend {params.neck} --torso-extend {params.torso} "
+        "--push-down {params.push} --jpeg-quality {params.quality} > {log} 2>&1"
+
+
+rule lip_boxes:
+    input:
+        landmarks="results/{dataset}/face/landmarks.npz",
+        index="results/{dataset}/ingest/frames.json",
+        code=code("face", "io"),
+    output:
+        "results/{dataset}/face/lips.npy",
+    log:
+        "logs/{dataset}/face/lip_boxes.log",
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.face.lips --landmarks {input.landmarks} --frames-json {input.index} "
+        "--out {output} > {log} 2>&1"
+
+
+rule detect_blinks:
+    input:
+        landmarks="results/{dataset}/face/landmarks.npz",
+        code=code("face", "io"),
+    output:
+        blinks="results/{dataset}/face/blinks.npy",
+        au="results/{dataset}/face/au.csv",
+    params:
+        open_pct=config["blinks"]["open_percentile"],
+        closed_pct=config["blinks"]["closed_percentile"],
+        ratio=config["blinks"]["max_closed_ratio"],
+    log:
+        "logs/{dataset}/face/detect_blinks.log",
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.face.blinks --landmarks {input.landmarks} --out {output.blinks} "
+        "--au {output.au} --open-percentile {params.open_pct} --closed-percentile {params.closed_pct} "
+        "--max-closed-ratio {params.ratio} > {log} 2>&1"
+
+
+rule split_dataset:
+    input:
+        index="results/{dataset}/ingest/frames.json",
+        code=code("face", "io"),
+    output:
+        "results/{dataset}/split.json",
+    params:
+        fraction=config["split"]["train_fraction"],
+    log:
+        "logs/{dataset}/face/split_dataset.log",
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.face.split --frames-json {input.index} --train-fraction {params.fraction} "
+        "--out {output} > {log} 2>&1"
+
+
+rule download_bisenet_weights:
+    input:
+        code=code("face.weights"),
+    output:
+        config["parsing"]["bisenet"]["weights"],
+    log:
+        "logs/_resources/download_bisenet_weights.log",
+    conda:
+        "../../envs/face.yaml"
+    localrule: True
+    shell:
+        "python -m gtalker.face.weights download --name bisenet --out {output} > {log} 2>&1"
+
+
+rule download_fan_weights:
+    input:
+        code=code("face.weights"),
+    output:
+        config["landmarks"]["fan_weights"],
+    log:
+        "logs/_resources/download_fan_weights.log",
+    conda:
+        "../../envs/face.yaml"
+    localrule: True
+    shell:
+        "python -m gtalker.face.weights download --name fan2d --out {output} > {log} 2>&1"
+
+
+rule export_reference:
+    input:
+        unpack(reference_export_inputs),
+        code=code("refdata", "face", "io"),
+    output:
+        directory("results/{dataset}/reference"),
+    params:
+        flags=reference_export_flags,
+    log:
+        "logs/{dataset}/face/export_reference.log",
+    benchmark:
+        "benchmarks/{dataset}/face/export_reference.tsv"
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.refdata export --results results/{wildcards.dataset} --out {output} "
+        "{params.flags} > {log} 2>&1"
+
+
+register_targets(face_targets)
