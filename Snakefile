@@ -34,3 +34,7 @@ rule all:
     input:
         all_targets(),
     localrule: True
+
+
+onsuccess:
+    print_summary()

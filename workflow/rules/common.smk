@@ -138,3 +138,25 @@ def audio_input(wildcards):
     """The separate audio file as an input, when the dataset names one."""
     audio = dataset_cfg(wildcards.dataset).get("audio")
     return [audio] if audio else []
+
+
+def print_summary():
+    """After a successful run: where the rendered videos and the metrics table are."""
+    lines = []
+    for dataset in DATASETS:
+        for variant in VARIANTS:
+            render_dir = os.path.join("results", dataset, variant, "render")
+            if os.path.isdir(render_dir):
+                for root, _dirs, names in os.walk(render_dir):
+                    lines += [f"  video   {os.path.join(root, n)}" for n in sorted(names) if n.endswith(".mp4")]
+            metrics = os.path.join("results", dataset, variant, "metrics.json")
+            if os.path.exists(metrics):
+                lines.append(f"  metrics {metrics}")
+    table = os.path.join("results", "compare.tsv")
+    if lines or os.path.exists(table):
+        print("\ngtalker results:", file=sys.stderr)
+        print("\n".join(lines), file=sys.stderr)
+    if os.path.exists(table):
+        print(f"\nMetrics table ({table}):", file=sys.stderr)
+        with open(table) as fh:
+            print(fh.read(), file=sys.stderr)
