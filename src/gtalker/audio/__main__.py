@@ -1,0 +1,115 @@
+"""CLI: audio features for a dataset's audio or any audio file (wav, mp3, video; any rate, stereo).
+
+  python -m gtalker.audio features --audio A (--frames-json frames.json | --n-frames N | --fps 25)
+                                   --backend mel|deepspeech|hubert --out features.npy
+                                   [--n-mels 80 --fmin 55 --fmax 7600 --top-db 80]
+                                   [--deepspeech-model resources/deepspeech-0.1.0.onnx]
+                                   [--hubert-model resources/hubert --hubert-layer -1] [--device auto]
+
+With --frames-json the frame count and rate come from the ingest index; with --fps alone the frame count
+covers the whole audio; --n-frames alone assumes 25 fps. The DeepSpeech backend needs an ONNX conversion
+of the v0.1.0 graph: see gtalker/audio/deepspeech.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+import numpy as np
+
+from gtalker.audio.features import BACKENDS, FeatureConfig, extract_features, frames_for_duration
+from gtalker.audio.mel import MelConfig
+from gtalker.common import FPS_DEFAULT, InputError, atomic_path, read_json, setup_logging
+from gtalker.io.audio import load_audio
+
+log = logging.getLogger("gtalker.audio")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gtalker.audio", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("features", help="audio features [N_frames, 16, C] aligned to video frames")
+    f.add_argument("--audio", required=True, help="any audio or video file ffmpeg can decode")
+    f.add_argument("--frames-json", help="ingest index with n_frames and fps")
+    f.add_argument("--n-frames", type=int, help="number of video frames (default: cover the audio)")
+    f.add_argument("--fps", type=float, help=f"video frame rate (default {FPS_DEFAULT})")
+    f.add_argument("--backend", choices=BACKENDS, default="mel")
+    f.add_argument("--out", required=True, help="output .npy")
+    f.add_argument("--n-mels", type=int, default=80)
+    f.add_argument("--fmin", type=float, default=55.0)
+    f.add_argument("--fmax", type=float, default=7600.0)
+    f.add_argument("--top-db", type=float, default=80.0)
+    f.add_argument("--deepspeech-model", default="resources/deepspeech-0.1.0.onnx")
+    f.add_argument("--hubert-model", default="resources/hubert")
+    f.add_argument("--hubert-layer", type=int, default=-1)
+    f.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (deepspeech/hubert)")
+    f.add_argument("--threads", type=int, default=2)
+    return parser
+
+
+def frame_grid(args: argparse.Namespace, n_samples: int) -> tuple[int, float]:
+    """(n_frames, fps) from --frames-json, or --n-frames/--fps."""
+    if args.frames_json:
+        index = read_json(args.frames_json)
+        try:
+            n_frames, fps = int(index["n_frames"]), float(index["fps"])
+        except KeyError as err:
+            raise InputError(f"{args.frames_json}: missing key {err}; rerun extract_frames") from err
+        if args.fps is not None and abs(args.fps - fps) > 1e-6:
+            raise InputError(f"--fps {args.fps} disagrees with {args.frames_json} (fps {fps})")
+        return n_frames, fps
+    fps = float(args.fps) if args.fps is not None else float(FPS_DEFAULT)
+    if fps <= 0:
+        raise InputError(f"--fps must be positive, got {fps}")
+    n_frames = args.n_frames if args.n_frames is not None else frames_for_duration(n_samples, fps)
+    return n_frames, fps
+
+
+def resolve_device(spec: str, backend: str) -> str:
+    """'cpu' for the mel backend; else the torch device the spec names."""
+    if backend == "mel":
+        return "cpu"
+    from gtalker.common import get_device
+
+    return str(get_device(spec))
+
+
+def run_features(args: argparse.Namespace) -> np.ndarray:
+    """Load the audio, extract the features, write them atomically; return them."""
+    t0 = time.perf_counter()
+    samples = load_audio(args.audio)
+    n_frames, fps = frame_grid(args, len(samples))
+    cfg = FeatureConfig(
+        backend=args.backend,
+        mel=MelConfig(n_mels=args.n_mels, fmin=args.fmin, fmax=args.fmax, top_db=args.top_db),
+        deepspeech_model=args.deepspeech_model, hubert_model=args.hubert_model,
+        hubert_layer=args.hubert_layer, device=resolve_device(args.device, args.backend),
+        threads=args.threads)
+    log.info("%s: %.2f s of audio -> %d frames at %g fps, backend %s", args.audio,
+             len(samples) / 16000, n_frames, fps, args.backend)
+    feats = extract_features(samples, n_frames, fps, cfg, source=args.audio)
+    with atomic_path(args.out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, feats)
+    log.info("wrote %s %s in %.2f s", args.out, feats.shape, time.perf_counter() - t0)
+    return feats
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("gtalker.audio")
+    try:
+        if args.command == "features":
+            run_features(args)
+    except InputError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

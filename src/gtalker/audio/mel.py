@@ -1,0 +1,53 @@
+"""The default audio features: a 50 Hz log-mel spectrogram scaled to [0, 1] (0 = silence floor).
+
+Frame j is centred on sample 320 j (16 kHz), i.e. the same 50 Hz grid as the reference's DeepSpeech
+logits. Levels are relative to the loudest bin of the file (so the recording level does not matter) and
+floored `top_db` below it; the result is mapped linearly to [0, 1], which makes the zero padding of the
+windows equal to silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gtalker.common import SAMPLE_RATE
+
+HOP = 320  # samples at 16 kHz -> 50 Hz
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Log-mel settings (defaults: 80 bins, 55-7600 Hz, 80 dB range, 25 ms window)."""
+
+    n_mels: int = 80
+    fmin: float = 55.0
+    fmax: float = 7600.0
+    top_db: float = 80.0
+    n_fft: int = 512
+    win_length: int = 400
+
+
+def log_mel(samples: np.ndarray, cfg: MelConfig = MelConfig(), sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """[T, n_mels] float32 at 50 Hz, values in [0, 1]; T = 1 + len(samples) // 320."""
+    import librosa
+
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"log_mel expects {SAMPLE_RATE} Hz audio, got {sample_rate}")
+    if cfg.fmax > sample_rate / 2 or cfg.fmin >= cfg.fmax:
+        raise ValueError(f"need 0 <= fmin < fmax <= {sample_rate // 2}, got fmin={cfg.fmin} fmax={cfg.fmax}")
+    y = np.asarray(samples, dtype=np.float32)
+    power = librosa.feature.melspectrogram(
+        y=y, sr=sample_rate, n_fft=cfg.n_fft, hop_length=HOP, win_length=cfg.win_length,
+        center=True, pad_mode="constant", power=2.0, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
+    return scale_db(power.T, cfg.top_db)
+
+
+def scale_db(power: np.ndarray, top_db: float) -> np.ndarray:
+    """Power -> dB relative to the file's maximum, floored at -top_db, mapped to [0, 1] (float32)."""
+    peak = float(power.max()) if power.size else 0.0
+    if peak <= 1e-20:  # digital silence: every bin at the floor
+        return np.zeros(power.shape, dtype=np.float32)
+    db = 10.0 * np.log10(np.maximum(power, peak * 1e-30) / peak)
+    return ((np.maximum(db, -top_db) + top_db) / top_db).astype(np.float32)

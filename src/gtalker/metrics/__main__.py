@@ -1,0 +1,126 @@
+"""CLI of the evaluation stage.
+
+  python -m gtalker.metrics evaluate --rendered val_frames --real frames --gt gt --split split.json
+        --audio audio.wav --frames-json frames.json [--render-stats render_stats.json]
+        [--train-log train_log.json --canonical-log canonical/train_log.json]
+        [--lpips-alexnet P --lpips-linear P --syncnet P] [--max-offset 10] [--syncnet-vshift 15]
+        [--dataset D --variant V] [--device auto] --out metrics.json
+  python -m gtalker.metrics compare --metrics a/metrics.json b/metrics.json --tsv compare.tsv --md compare.md
+  python -m gtalker.metrics download --name lpips_alexnet|lpips_linear|syncnet --out resources/FILE
+  python -m gtalker.metrics link --src render/val.mp4 --out results/report/D/V/val.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from gtalker.common import InputError, get_device, setup_logging, write_json
+
+log = logging.getLogger("gtalker.metrics")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gtalker.metrics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("evaluate", help="metrics.json of one validation passage")
+    for name in ("rendered", "real", "gt", "split", "audio", "frames-json", "out"):
+        e.add_argument(f"--{name}", required=True)
+    e.add_argument("--render-stats")
+    e.add_argument("--train-log")
+    e.add_argument("--canonical-log")
+    e.add_argument("--lpips-alexnet", default="resources/alexnet-owt-7be5be79.pth")
+    e.add_argument("--lpips-linear", default="resources/lpips_alex_v0.1.pth")
+    e.add_argument("--syncnet", default="resources/syncnet_v2.model")
+    e.add_argument("--max-offset", type=int, default=10, help="weight-free AV offset search, +-frames")
+    e.add_argument("--syncnet-vshift", type=int, default=15)
+    e.add_argument("--dataset")
+    e.add_argument("--variant")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--threads", type=int, default=2)
+    c = sub.add_parser("compare", help="one table over metrics.json files")
+    c.add_argument("--metrics", nargs="*", default=[])
+    c.add_argument("--tsv", required=True)
+    c.add_argument("--md", required=True)
+    link = sub.add_parser("link", help="hard-link (or copy) a file into the report folder, atomically")
+    link.add_argument("--src", required=True)
+    link.add_argument("--out", required=True)
+    d = sub.add_parser("download", help="fetch optional evaluation weights (sha256-checked)")
+    d.add_argument("--name", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("--url", help="another source of the same file")
+    return parser
+
+
+def run_evaluate(args: argparse.Namespace) -> dict:
+    import torch
+
+    from gtalker.metrics.evaluate import EvalInputs, EvalOptions, evaluate
+
+    torch.set_num_threads(max(1, args.threads))
+    t0 = time.perf_counter()
+    inp = EvalInputs(rendered=args.rendered, real=args.real, gt=args.gt, split=args.split, audio=args.audio,
+                     frames_json=args.frames_json, render_stats=args.render_stats, train_log=args.train_log,
+                     canonical_log=args.canonical_log)
+    opts = EvalOptions(lpips_alexnet=args.lpips_alexnet, lpips_linear=args.lpips_linear, syncnet=args.syncnet,
+                       max_offset=args.max_offset, syncnet_vshift=args.syncnet_vshift,
+                       device=str(get_device(args.device)))
+    result = {"dataset": args.dataset, "variant": args.variant, **evaluate(inp, opts)}
+    result["evaluate_seconds"] = round(time.perf_counter() - t0, 2)
+    write_json(args.out, result)
+    log.info("PSNR %s SSIM %s LPIPS %s LMD %s mouth r %s AV offset %s LSE-C %s -> %s",
+             *(result.get(k) for k in ("psnr", "ssim", "lpips", "lmd", "mouth_open_r", "av_offset_frames",
+                                       "lse_c")), args.out)
+    for key, why in result["null_reasons"].items():
+        log.info("%s not computed: %s", key, why)
+    return result
+
+
+def link_file(src: str, out: str) -> None:
+    """Hard-link src to out (copy across file systems), replacing out atomically."""
+    import os
+    import shutil
+
+    from gtalker.common import atomic_path
+
+    if not os.path.isfile(src):
+        raise InputError(f"{src}: file not found; rerun the rule that renders it")
+    with atomic_path(out) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("gtalker.metrics")
+    try:
+        if args.command == "evaluate":
+            run_evaluate(args)
+        elif args.command == "compare":
+            from gtalker.metrics.compare import table_rows, write_markdown, write_tsv
+
+            rows = table_rows(args.metrics)
+            write_tsv(rows, args.tsv)
+            write_markdown(rows, args.md)
+            log.info("%d rows -> %s, %s", len(rows), args.tsv, args.md)
+        elif args.command == "link":
+            link_file(args.src, args.out)
+        else:
+            from gtalker.metrics.weights import download
+
+            digest = download(args.name, args.out, args.url)
+            log.info("%s: sha256 %s", args.out, digest)
+    except InputError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

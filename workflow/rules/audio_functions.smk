@@ -1,0 +1,28 @@
+# Helper functions of the audio rules (kept apart from the rules, as snakemake --lint asks); render.smk
+# and talker.smk use audio_features_path / audio_feature_flags / audio_model_input too.
+
+AUDIO_BACKENDS = ["mel", "deepspeech", "hubert"]
+
+
+def audio_feature_flags(wildcards):
+    """CLI flags of every audio_features setting the backend uses."""
+    cfg = config["audio_features"]
+    if wildcards.backend == "mel":
+        return (f"--n-mels {cfg['n_mels']} --fmin {cfg['fmin']} --fmax {cfg['fmax']} "
+                f"--top-db {cfg['top_db']}")
+    if wildcards.backend == "deepspeech":
+        return f"--deepspeech-model '{cfg['deepspeech_model']}'"
+    return f"--hubert-model '{cfg['hubert_model']}' --hubert-layer {cfg['hubert_layer']}"
+
+
+def audio_model_input(wildcards):
+    """The backend's weights as an input when present (a change reruns the job); when absent the step
+    itself fails with a message saying where to put them and which weight-free backend to use."""
+    cfg = config["audio_features"]
+    path = {"deepspeech": cfg["deepspeech_model"], "hubert": cfg["hubert_model"]}.get(wildcards.backend)
+    return [path] if path and os.path.exists(path) else []
+
+
+def audio_features_path(dataset):
+    """The feature file of the configured backend (what the talker stage reads)."""
+    return f"results/{dataset}/audio/features_{config['audio_features']['backend']}.npy"
