@@ -18,7 +18,6 @@ rule extract_audio_features:
         "results/{dataset}/audio/features_{backend}.npy",
     params:
         flags=audio_feature_flags,
-        device=DEVICE,
     log:
         "logs/{dataset}/audio/extract_audio_features_{backend}.log",
     benchmark:
@@ -28,7 +27,7 @@ rule extract_audio_features:
     threads: 2
     shell:
         "python -m gtalker.audio features --audio {input.audio} --frames-json {input.index} "
-        "--backend {wildcards.backend} {params.flags} --device {params.device} --threads {threads} "
+        "--backend {wildcards.backend} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
         "--out {output} > {log} 2>&1"
 
 

@@ -17,7 +17,12 @@ validate(config, schema=SCHEMA, set_default=True)
 # the interpreter that runs Snakemake (the .venv's); with --sdm conda it is the env's python.
 _USING_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
 _PATH_EXPORT = "" if _USING_CONDA else f"export PATH='{os.path.dirname(sys.executable)}':$PATH; "
-shell.prefix(f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}")
+# The device (auto/cpu/cuda) reaches the steps as $GTALKER_DEVICE, not as a param: switching it does not
+# change any result, so it must not rerun anything.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}"
+    f"export GTALKER_DEVICE='{config['device']}'; "
+)
 
 DATASETS = config["datasets"]
 VARIANTS = config["variants"]

@@ -29,7 +29,6 @@ rule evaluate:
         alexnet=EVAL["lpips_alexnet"],
         linear=EVAL["lpips_linear"],
         syncnet=EVAL["syncnet_model"],
-        device=DEVICE,
     log:
         "logs/{dataset}/evaluate/evaluate.{variant}.log",
     benchmark:
@@ -43,7 +42,7 @@ rule evaluate:
         "--render-stats {input.stats} --train-log {input.train_log} --canonical-log {input.canonical_log} "
         "--lpips-alexnet '{params.alexnet}' --lpips-linear '{params.linear}' --syncnet '{params.syncnet}' "
         "--max-offset {params.max_offset} --syncnet-vshift {params.vshift} "
-        "--dataset {wildcards.dataset} --variant {wildcards.variant} --device {params.device} "
+        "--dataset {wildcards.dataset} --variant {wildcards.variant} --device $GTALKER_DEVICE "
         "--threads {threads} --out {output} > {log} 2>&1"
 
 

@@ -15,7 +15,6 @@ rule detect_landmarks:
         "results/{dataset}/face/landmarks.npz",
     params:
         flags=landmark_flags,
-        device=DEVICE,
     log:
         "logs/{dataset}/face/detect_landmarks.log",
     benchmark:
@@ -24,7 +23,7 @@ rule detect_landmarks:
         "../../envs/face.yaml"
     shell:
         "python -m gtalker.face.landmarks --frames {input.frames} --out {output} {params.flags} "
-        "--device {params.device} > {log} 2>&1"
+        "--device $GTALKER_DEVICE > {log} 2>&1"
 
 
 rule parse_faces:
@@ -38,7 +37,6 @@ rule parse_faces:
         fine=directory("results/{dataset}/face/parsing_fine"),
     params:
         flags=parsing_flags,
-        device=DEVICE,
     log:
         "logs/{dataset}/face/parse_faces.log",
     benchmark:
@@ -48,7 +46,7 @@ rule parse_faces:
     threads: 2
     shell:
         "python -m gtalker.face.parsing --frames {input.frames} --landmarks {input.landmarks} "
-        "--out {output.parsing} --out-fine {output.fine} {params.flags} --device {params.device} "
+        "--out {output.parsing} --out-fine {output.fine} {params.flags} --device $GTALKER_DEVICE "
         "> {log} 2>&1"
 
 

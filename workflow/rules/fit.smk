@@ -35,7 +35,6 @@ rule fit_face_model:
         "results/{dataset}/fit/track.npz",
     params:
         flags=track_flags,
-        device=DEVICE,
     log:
         "logs/{dataset}/fit/fit_face_model.log",
     benchmark:
@@ -45,7 +44,7 @@ rule fit_face_model:
     threads: 1
     shell:
         "python -m gtalker.fit track --landmarks {input.landmarks} --frames-json {input.index} "
-        "--model {input.model} {params.flags} --device {params.device} --threads {threads} "
+        "--model {input.model} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
         "--out {output} > {log} 2>&1"
 
 
