@@ -123,8 +123,11 @@ class Camera:
         """The same camera for an image resized to width x height."""
         sx, sy = width / self.width, height / self.height
         K = self.K.copy().astype(np.float64)
-        K[0] *= sx
-        K[1] *= sy
+        # Pixel centres sit at integer coordinates, so the principal point maps as (c + 0.5) s - 0.5.
+        K[0, 0] *= sx
+        K[1, 1] *= sy
+        K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
+        K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
         return Camera(K=K, w2c=self.w2c.copy(), width=width, height=height)
 
 

@@ -22,6 +22,8 @@ _PATH_EXPORT = "" if _USING_CONDA else f"export PATH='{os.path.dirname(sys.execu
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}"
     f"export GTALKER_DEVICE='{config['device']}'; "
+    # torch/OpenMP threads spin-wait by default, which is many times slower on a loaded machine.
+    "export OMP_WAIT_POLICY=${{OMP_WAIT_POLICY:-PASSIVE}}; "
 )
 
 DATASETS = config["datasets"]

@@ -1,0 +1,1 @@
+"""Canonical (static) Gaussian head: tri-plane features, appearance MLPs, training."""

@@ -1,0 +1,1 @@
+"""Gaussian splatting core: Gaussian model, densification, PLY files, rasterisers."""

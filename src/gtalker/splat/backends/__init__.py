@@ -1,0 +1,1 @@
+"""Rasteriser backends behind gtalker.splat.rasterize.rasterize."""

@@ -1,0 +1,116 @@
+"""One functional entry point to every Gaussian rasteriser (like gsplat's `rasterization`).
+
+    out = rasterize(means, quats, scales, opacities, colors, K, viewmat, width, height,
+                    background=bg, sh_degree=3, backend="auto")
+
+means [N,3] world; quats [N,4] (w,x,y,z), normalised inside; scales [N,3] linear; opacities [N] in
+[0,1]; colors [N,3] RGB, or SH coefficients [N,K,3] (K >= (d+1)^2) when sh_degree=d is given (view
+direction = normalised(mean - camera centre), colour = SH + 0.5 clamped >= 0, as 3DGS); K [3,3] in
+pixels with pixel (row i, column j) centred at (j, i); viewmat [4,4] world->camera, OpenCV axes;
+background [H,W,3] or [3] in [0,1] (None = black).
+
+Backends: "torch" (tile-based, pure PyTorch, CPU/GPU), "reference" (brute force, for tests), "gsplat"
+and "inria" (CUDA libraries, when installed), "auto" (gsplat on CUDA when importable, else torch).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gtalker.splat.geometry import camera_center, project
+from gtalker.splat.sh import eval_sh
+
+BACKENDS = ("auto", "torch", "reference", "gsplat", "inria")
+
+
+@dataclass
+class RenderOutput:
+    """What a rasteriser returns for one camera."""
+
+    color: Tensor    # [H,W,3] in [0,1], composited over the background
+    alpha: Tensor    # [H,W,1] accumulated opacity
+    depth: Tensor    # [H,W,1] alpha-weighted camera-space z (0 where alpha = 0)
+    means2d: Tensor  # [N,2] projected centres; its .grad after backward drives densification
+    radii: Tensor    # [N] int pixel radius, 0 = culled
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The concrete backend for a name: 'auto' = gsplat on CUDA when importable, else torch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rasteriser backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    if device.type == "cuda" and importlib.util.find_spec("gsplat") is not None:
+        return "gsplat"
+    return "torch"
+
+
+def _check_inputs(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
+                  K: Tensor, viewmat: Tensor, sh_degree: int | None) -> None:
+    n = means.shape[0]
+    if means.shape != (n, 3) or quats.shape != (n, 4) or scales.shape != (n, 3) or opacities.shape != (n,):
+        raise ValueError("rasterize: expected means [N,3], quats [N,4], scales [N,3], opacities [N]; got "
+                         f"{tuple(means.shape)}, {tuple(quats.shape)}, {tuple(scales.shape)}, "
+                         f"{tuple(opacities.shape)}")
+    want = (n, 3) if sh_degree is None else None
+    if want is not None and colors.shape != want:
+        raise ValueError(f"rasterize: colors must be [N,3] RGB without sh_degree, got {tuple(colors.shape)}")
+    if sh_degree is not None and (colors.ndim != 3 or colors.shape[0] != n or colors.shape[2] != 3
+                                  or colors.shape[1] < (sh_degree + 1) ** 2):
+        raise ValueError(f"rasterize: sh_degree={sh_degree} needs colors [N,>={(sh_degree + 1) ** 2},3], "
+                         f"got {tuple(colors.shape)}")
+    if K.shape != (3, 3) or viewmat.shape != (4, 4):
+        raise ValueError(f"rasterize: K must be [3,3] and viewmat [4,4], got {tuple(K.shape)}, {tuple(viewmat.shape)}")
+
+
+def _background(background: Tensor | None, like: Tensor, width: int, height: int) -> Tensor | None:
+    if background is None:
+        return None
+    bg = background.to(device=like.device, dtype=like.dtype)
+    if bg.shape == (3,):
+        return bg.view(1, 1, 3)
+    if bg.shape != (height, width, 3):
+        raise ValueError(f"rasterize: background must be [3] or [{height},{width},3], got {tuple(bg.shape)}")
+    return bg
+
+
+def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
+              K: Tensor, viewmat: Tensor, width: int, height: int, background: Tensor | None = None,
+              sh_degree: int | None = None, backend: str = "auto", near: float = 0.01) -> RenderOutput:
+    """Render Gaussians into one camera; see the module docstring for shapes and conventions."""
+    _check_inputs(means, quats, scales, opacities, colors, K, viewmat, sh_degree)
+    K = K.to(device=means.device, dtype=means.dtype)
+    viewmat = viewmat.to(device=means.device, dtype=means.dtype)
+    name = resolve_backend(backend, means.device)
+    bg = _background(background, means, width, height)
+    if name == "gsplat":
+        from gtalker.splat.backends import gsplat_backend
+
+        color, alpha, depth, means2d, radii = gsplat_backend.render(
+            means, quats, scales, opacities, colors, K, viewmat, width, height, sh_degree, near)
+    elif name == "inria":
+        from gtalker.splat.backends import inria_backend
+
+        color, alpha, depth, means2d, radii = inria_backend.render(
+            means, quats, scales, opacities, colors, K, viewmat, width, height, sh_degree, near)
+    else:
+        from gtalker.splat.backends import reference, torch_tiles
+
+        proj = project(means, quats, scales, opacities, K, viewmat, width, height, near=near)
+        means2d, radii = proj.means2d, proj.radii
+        if means2d.requires_grad:
+            means2d.retain_grad()
+        if sh_degree is not None:
+            dirs = means - camera_center(viewmat)
+            rgb = eval_sh(sh_degree, colors, dirs)
+        else:
+            rgb = colors
+        impl = torch_tiles if name == "torch" else reference
+        color, alpha, depth = impl.render(proj, rgb, opacities, width, height)
+    if bg is not None:
+        color = color + (1.0 - alpha) * bg
+    return RenderOutput(color=color, alpha=alpha, depth=depth, means2d=means2d, radii=radii)

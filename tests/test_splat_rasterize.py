@@ -1,0 +1,173 @@
+"""The tile rasteriser against the brute-force reference, finite differences, and basic invariants."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gtalker.splat.geometry import project
+from gtalker.splat.rasterize import RenderOutput, rasterize
+from gtalker.splat.sh import eval_sh, rgb_to_sh
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny scenes gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_scene(n: int, seed: int, dtype=torch.float32, spread: float = 0.35):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(n, 3, generator=g, dtype=dtype) * spread + torch.tensor([0.0, 0.0, 2.5], dtype=dtype)
+    quats = torch.randn(n, 4, generator=g, dtype=dtype)
+    scales = torch.rand(n, 3, generator=g, dtype=dtype) * 0.08 + 0.01
+    opacities = torch.rand(n, generator=g, dtype=dtype) * 0.95 + 0.03
+    colors = torch.rand(n, 3, generator=g, dtype=dtype)
+    return means, quats, scales, opacities, colors
+
+
+def camera(width: int, height: int, dtype=torch.float32, yaw: float = 0.1):
+    K = torch.tensor([[1.2 * width, 0, (width - 1) / 2], [0, 1.2 * width, (height - 1) / 2], [0, 0, 1]], dtype=dtype)
+    c, s = math.cos(yaw), math.sin(yaw)
+    V = torch.tensor([[c, 0, s, 0.05], [0, 1, 0, -0.03], [-s, 0, c, 0.1], [0, 0, 0, 1]], dtype=dtype)
+    return K, V
+
+
+@pytest.mark.parametrize("seed,n,width,height", [(0, 150, 40, 40), (1, 400, 53, 37), (2, 60, 16, 70)])
+def test_tiles_equal_reference(seed, n, width, height):
+    scene = random_scene(n, seed)
+    K, V = camera(width, height)
+    bg = torch.rand(height, width, 3, generator=torch.Generator().manual_seed(seed))
+    a = rasterize(*scene, K, V, width, height, background=bg, backend="torch")
+    b = rasterize(*scene, K, V, width, height, background=bg, backend="reference")
+    assert a.alpha.max() > 0.9, "scene should cover part of the image"
+    for field in ("color", "alpha", "depth"):
+        diff = (getattr(a, field) - getattr(b, field)).abs().max().item()
+        assert diff <= 1e-5, f"{field} differs by {diff}"
+    assert torch.equal(a.radii, b.radii)
+
+
+def test_opaque_stack_terminates_like_3dgs():
+    """Stacked Gaussians of alpha 0.95: a pixel stops once T*(1-alpha) would drop below 1e-4."""
+    n = 6
+    means = torch.tensor([[0.0, 0.0, 2.0 + 0.1 * i] for i in range(n)])
+    quats = torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1)
+    scales = torch.full((n, 3), 0.5)
+    opacities = torch.full((n,), 0.95)
+    colors = torch.tensor([[0.0, 0, 0]] * 3 + [[1.0, 1, 1]] * 3)
+    K = torch.tensor([[10.0, 0, 8.0], [0, 10.0, 8.0], [0, 0, 1]])
+    for backend in ("torch", "reference"):
+        out = rasterize(means, quats, scales, opacities, colors, K, torch.eye(4), 16, 16, backend=backend)
+        # At the centre pixel T = 0.05^k: 3 Gaussians kept (T = 1.25e-4 >= 1e-4), the 4th would give 6.25e-6.
+        assert abs(out.alpha[8, 8, 0].item() - (1 - 0.05 ** 3)) < 1e-6, backend
+        assert out.color[8, 8].abs().max().item() < 1e-7, backend
+        # Depth = sum of w_i z_i over the kept three.
+        w = torch.tensor([0.95, 0.05 * 0.95, 0.0025 * 0.95])
+        assert abs(out.depth[8, 8, 0].item() - float((w * means[:3, 2]).sum())) < 1e-5
+
+
+def test_gradients_equal_reference():
+    scene = [t.requires_grad_(True) for t in random_scene(120, 3)]
+    scene_b = [t.detach().clone().requires_grad_(True) for t in scene]
+    K, V = camera(32, 32)
+    bg = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(5))
+    w = torch.rand(32, 32, 5, generator=torch.Generator().manual_seed(6))
+
+    def loss(out: RenderOutput) -> torch.Tensor:
+        return (torch.cat([out.color, out.alpha, out.depth], dim=-1) * w).sum()
+
+    a = rasterize(*scene, K, V, 32, 32, background=bg, backend="torch")
+    b = rasterize(*scene_b, K, V, 32, 32, background=bg, backend="reference")
+    loss(a).backward()
+    loss(b).backward()
+    for ta, tb, name in zip(scene, scene_b, ("means", "quats", "scales", "opacities", "colors")):
+        scale = tb.grad.abs().max().item()
+        assert scale > 0, f"no gradient reached {name}"
+        assert (ta.grad - tb.grad).abs().max().item() <= 1e-4 * max(scale, 1.0), name
+    assert a.means2d.grad is not None and b.means2d.grad is not None
+    assert torch.allclose(a.means2d.grad, b.means2d.grad, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_gradcheck_float64(backend):
+    """Autograd gradients against central finite differences (float64, tiny scene)."""
+    dtype = torch.float64
+    means, quats, scales, opacities, colors = random_scene(12, 7, dtype=dtype, spread=0.25)
+    scales = scales * 2.0
+    K, V = camera(18, 18, dtype=dtype)
+    bg = torch.rand(18, 18, 3, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    w = torch.rand(18, 18, 5, dtype=dtype, generator=torch.Generator().manual_seed(2))
+
+    def f(m, q, s, o, c):
+        out = rasterize(m, q, s, o, c, K, V, 18, 18, background=bg, backend=backend)
+        return (torch.cat([out.color, out.alpha, out.depth], dim=-1) * w).sum()
+
+    inputs = tuple(t.clone().requires_grad_(True) for t in (means, quats, scales, opacities, colors))
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_sh_colors_match_manual_evaluation():
+    means, quats, scales, opacities, colors = random_scene(80, 4)
+    g = torch.Generator().manual_seed(9)
+    sh = torch.randn(80, 16, 3, generator=g) * 0.3
+    sh[:, 0] = rgb_to_sh(colors)
+    K, V = camera(24, 24)
+    out = rasterize(means, quats, scales, opacities, sh, K, V, 24, 24, sh_degree=3, backend="torch")
+    campos = -(V[:3, :3].T @ V[:3, 3])
+    rgb = eval_sh(3, sh, means - campos)
+    manual = rasterize(means, quats, scales, opacities, rgb, K, V, 24, 24, backend="torch")
+    assert torch.allclose(out.color, manual.color, atol=1e-6)
+    # Degree 0 ignores the higher bands: renders the DC colours.
+    dc = rasterize(means, quats, scales, opacities, sh, K, V, 24, 24, sh_degree=0, backend="torch")
+    plain = rasterize(means, quats, scales, opacities, colors, K, V, 24, 24, backend="torch")
+    assert torch.allclose(dc.color, plain.color, atol=1e-5)
+
+
+def test_culling_and_background():
+    means = torch.tensor([[0.0, 0.0, -1.0], [50.0, 0.0, 2.0], [0.0, 0.0, 2.0]])
+    quats = torch.tensor([[1.0, 0, 0, 0]]).repeat(3, 1)
+    scales = torch.full((3, 3), 0.05)
+    opacities = torch.tensor([0.9, 0.9, 0.001])  # behind, off-screen, transparent
+    colors = torch.ones(3, 3)
+    K = torch.tensor([[20.0, 0, 10], [0, 20.0, 10], [0, 0, 1]])
+    bg = torch.tensor([0.2, 0.4, 0.6])
+    out = rasterize(means, quats, scales, opacities, colors, K, torch.eye(4), 21, 21, background=bg, backend="torch")
+    assert out.radii.tolist() == [0, 0, 0]
+    assert torch.allclose(out.color, bg.expand(21, 21, 3))
+    assert out.alpha.abs().max() == 0 and out.depth.abs().max() == 0
+
+
+def test_depth_is_alpha_weighted_z_and_means2d_projection():
+    means = torch.tensor([[0.0, 0.0, 3.0]])
+    K = torch.tensor([[30.0, 0, 15], [0, 30.0, 12], [0, 0, 1]])
+    out = rasterize(means, torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), 0.2), torch.tensor([0.7]),
+                    torch.ones(1, 3), K, torch.eye(4), 31, 25, backend="torch")
+    assert torch.allclose(out.means2d, torch.tensor([[15.0, 12.0]]))
+    assert torch.allclose(out.depth, out.alpha * 3.0, atol=1e-6)
+    assert abs(out.alpha[12, 15, 0].item() - 0.7) < 1e-6
+
+
+def test_projection_pixel_convention():
+    """A point on the optical axis lands on (cx, cy); the pixel (row i, col j) centre is (j, i)."""
+    K = torch.tensor([[100.0, 0, 7.0], [0, 100.0, 3.0], [0, 0, 1]])
+    p = project(torch.tensor([[0.0, 0, 1.0], [0.01, 0.02, 1.0]]), torch.tensor([[1.0, 0, 0, 0]] * 2),
+                torch.full((2, 3), 0.01), torch.tensor([0.5, 0.5]), K, torch.eye(4), 16, 16)
+    assert torch.allclose(p.means2d, torch.tensor([[7.0, 3.0], [8.0, 5.0]]))
+
+
+def test_bad_shapes_raise():
+    means, quats, scales, opacities, colors = random_scene(5, 0)
+    K, V = camera(8, 8)
+    with pytest.raises(ValueError, match="colors"):
+        rasterize(means, quats, scales, opacities, colors[:, :2], K, V, 8, 8, backend="torch")
+    with pytest.raises(ValueError, match="sh_degree"):
+        rasterize(means, quats, scales, opacities, torch.zeros(5, 4, 3), K, V, 8, 8, sh_degree=2, backend="torch")
+    with pytest.raises(ValueError, match="background"):
+        rasterize(means, quats, scales, opacities, colors, K, V, 8, 8, background=torch.zeros(4, 4, 3))
+    with pytest.raises(ValueError, match="backend"):
+        rasterize(means, quats, scales, opacities, colors, K, V, 8, 8, backend="opengl")
