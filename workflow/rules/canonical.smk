@@ -3,41 +3,7 @@
 # Every canonical setting of the variant is passed as a flag (nested keys joined by '-'), so changing
 # one reruns exactly its jobs. A killed job resumes from .../canonical/checkpoint.pt on the next run.
 
-import shlex
-
-
-def _flatten(cfg, prefix=""):
-    """{'lr': {'means': 1}} -> {'lr_means': 1}."""
-    out = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "_"))
-        else:
-            out[name] = value
-    return out
-
-
-def canonical_flags(variant):
-    """CLI flags of every canonical setting of a variant (defaults merged with its overrides)."""
-    flags = []
-    for key, value in sorted(_flatten(variant_cfg(variant, "canonical")).items()):
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (list, tuple)):
-            text = " ".join(shlex.quote(str(v)) for v in value)
-            flags.append(f"--{key.replace('_', '-')} {text}")
-            continue
-        else:
-            text = shlex.quote(str(value))
-        flags.append(f"--{key.replace('_', '-')} {text}")
-    return " ".join(flags)
-
-
-def canonical_points(wildcards):
-    """The initial point cloud of the variant's `canonical.init`."""
-    init = variant_cfg(wildcards.variant, "canonical")["init"]
-    return f"results/{wildcards.dataset}/fit/points_{init}.ply"
+include: "canonical_functions.smk"
 
 
 rule train_canonical:
@@ -55,7 +21,6 @@ rule train_canonical:
         log_json="results/{dataset}/{variant}/canonical/train_log.json",
     params:
         flags=lambda w: canonical_flags(w.variant),
-        device=DEVICE,
     log:
         "logs/{dataset}/canonical/train_canonical.{variant}.log",
     benchmark:
@@ -65,7 +30,7 @@ rule train_canonical:
     threads: 2
     shell:
         "python -m gtalker.canonical --dataset-dir results/{wildcards.dataset} --points {input.points} "
-        "--head {output.head} --ply {output.ply} --log {output.log_json} --device {params.device} "
+        "--head {output.head} --ply {output.ply} --log {output.log_json} --device $GTALKER_DEVICE "
         "--threads {threads} {params.flags} > {log} 2>&1"
 
 
