@@ -9,10 +9,14 @@ import pytest
 
 from conftest import planned_rules, snakemake
 
-# A tiny version of the default pipeline: a 4 s demo at 96x96.
+# A tiny version of the default pipeline: a 4 s demo at 96x96, a few training steps.
 TINY = {
     "demo": {"seconds": 4, "size": 128, "seed": 1},
     "preprocess": {"fps": 25, "size": 96},
+    "canonical": {"iterations": 60, "resolution": 64, "eval_views": 4, "checkpoint_every": 30,
+                  "log_every": 10},
+    "talker": {"iterations": 20, "size": 64, "batch_size": 2, "checkpoint_every": 10, "log_every": 5},
+    "render": {"attention_size": 64},
 }
 
 
@@ -35,6 +39,23 @@ def test_ingest_outputs_exist_and_agree(tiny_run: Path) -> None:
     info = sf.info(str(ingest / "audio.wav"))
     assert info.samplerate == 16000 and info.channels == 1 and info.frames == 100 * 640
     assert (tiny_run / "logs/demo/ingest/extract_frames.log").exists()
+
+
+@pytest.mark.slow
+def test_default_target_reaches_videos_and_metrics(tiny_run: Path) -> None:
+    """The default target runs every stage: renders with sound, metrics, and the comparison table."""
+    from gtalker.io.video import probe
+
+    base = tiny_run / "results/demo/base"
+    for video in ("render/val.mp4", "render/custom/speech.mp4", "render/attention.mp4"):
+        info = probe(base / video)
+        assert info["n_frames"] > 0, video
+    assert probe(base / "render/val.mp4")["has_audio"]
+    assert probe(base / "render/custom/speech.mp4")["has_audio"]
+    metrics = json.loads((base / "metrics.json").read_text())
+    assert metrics["psnr"] is not None and metrics["psnr"] > 10
+    table = (tiny_run / "results/compare.tsv").read_text().splitlines()
+    assert table[0].startswith("dataset\tvariant") and table[1].startswith("demo\tbase")
 
 
 @pytest.mark.slow

@@ -28,7 +28,6 @@ shell.prefix(
 
 DATASETS = config["datasets"]
 VARIANTS = config["variants"]
-DEVICE = config["device"]
 
 def code(*modules):
     """Source files of the given gtalker modules (e.g. 'ingest', 'io'), plus common.py.

@@ -1,0 +1,1 @@
+"""Rendering of a trained talking head: validation passage, new speech, attention maps."""

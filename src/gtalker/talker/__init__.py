@@ -1,0 +1,1 @@
+"""Audio-driven deformation of the canonical Gaussians (GaussianTalker spatial-audio attention)."""

@@ -1,0 +1,106 @@
+"""CLI of the deformation stage.
+
+  python -m gtalker.talker train --dataset-dir results/D --head results/D/V/canonical/head.pt \\
+      --features results/D/audio/features_mel.npy --split results/D/split.json \\
+      --out-model results/D/V/talker/model.pt --out-log results/D/V/talker/train_log.json \\
+      --device auto [--iterations 600 --batch-size 8 --tokens audio,eye,view,null ...]
+  python -m gtalker.talker download-vgg --out resources/vgg16-397923af.pth
+
+Every field of DeformConfig and TrainConfig is a flag (underscores become dashes; lists are
+comma-separated; booleans are true/false).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from typing import Any
+
+import torch
+
+from gtalker.common import InputError, get_device, setup_logging
+from gtalker.talker.deform import DeformConfig
+
+INTERNAL = {"audio_channels", "feature_dim"}  # set from the data, not by the user
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got '{text}'")
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def add_dataclass_flags(ap: argparse.ArgumentParser, cls: Any) -> None:
+    """One flag per dataclass field, typed from its default value."""
+    for f in fields(cls):
+        if f.name in INTERNAL:
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        if isinstance(default, bool):
+            kind: Any = parse_bool
+        elif isinstance(default, tuple):
+            kind = parse_list
+        else:
+            kind = type(default)
+        ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                        help=f"(default: {default})")
+
+
+def pick(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in INTERNAL}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gtalker.talker.train import TrainConfig
+
+    ap = argparse.ArgumentParser(prog="python -m gtalker.talker", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train the deformation stage")
+    tr.add_argument("--dataset-dir", required=True, help="results/<dataset>")
+    tr.add_argument("--head", required=True, help="canonical head.pt")
+    tr.add_argument("--features", required=True, help="audio features [N,16,C] .npy")
+    tr.add_argument("--split", required=True, help="split.json")
+    tr.add_argument("--out-model", required=True)
+    tr.add_argument("--out-log", required=True)
+    tr.add_argument("--checkpoint", default=None, help="resumable checkpoint (default: next to the model)")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    tr.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    add_dataclass_flags(tr, DeformConfig)
+    add_dataclass_flags(tr, TrainConfig)
+    dl = sub.add_parser("download-vgg", help="fetch the VGG16 weights of the perceptual loss")
+    dl.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    log = setup_logging("gtalker.talker")
+    try:
+        if args.command == "download-vgg":
+            from gtalker.talker.perceptual import download_vgg16
+
+            download_vgg16(args.out)
+            return 0
+        from gtalker.talker.train import train
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        deform_cfg = DeformConfig.from_dict(pick(args, DeformConfig))
+        train_cfg = TrainConfig.from_dict(pick(args, TrainConfig))
+        train(args.dataset_dir, args.head, args.features, args.split, args.out_model, args.out_log,
+              deform_cfg, train_cfg, get_device(args.device), checkpoint=args.checkpoint,
+              stop_after=args.stop_after)
+    except InputError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Per-frame deformation of the canonical Gaussians: offset heads and the deformation models.
+
+A deformation model maps (per-Gaussian query features, per-frame conditions) to offsets of the
+pre-activation Gaussian attributes. `mode` picks the model from `DEFORMERS`; 'attention' is the
+spatial-audio cross-attention of GaussianTalker. Other modes register here with the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from gtalker.common import InputError
+from gtalker.talker.attention import SpatialAudioAttention
+from gtalker.talker.tokens import TOKEN_NAMES, ConditionTokens, kaiming_init
+
+# attribute name (config) -> key of CanonicalHead.raw_attributes()
+ATTRIBUTES = {
+    "xyz": "means",
+    "scale": "log_scales",
+    "rotation": "quats",
+    "opacity": "opacity_logits",
+    "sh": "sh",
+}
+QUERY_KINDS = ("triplane", "posenc", "both")
+
+
+@dataclass
+class DeformConfig:
+    """Everything an ablation of the deformation stage switches (the talker config section)."""
+
+    mode: str = "attention"
+    tokens: tuple[str, ...] = ("audio", "eye", "view", "null")
+    d_model: int = 64
+    heads: int = 2
+    layers: int = 1
+    ffn_dim: int = 128
+    dropout: float = 0.0
+    view_dropout: float = 0.5
+    eye_dropout: float = 0.0
+    attributes: tuple[str, ...] = ("xyz", "scale", "rotation", "opacity", "sh")
+    query: str = "triplane"
+    posenc_freqs: int = 6
+    head_hidden: int = 64
+    audio_channels: int = 0
+    feature_dim: int = 0
+
+    def validate(self) -> None:
+        """Raise InputError naming the bad key."""
+        if self.mode not in DEFORMERS:
+            raise InputError(f"talker.mode: '{self.mode}' unknown; choose one of {sorted(DEFORMERS)}")
+        bad = [t for t in self.tokens if t not in TOKEN_NAMES]
+        if bad or not self.tokens:
+            raise InputError(f"talker.tokens: must be a non-empty subset of {TOKEN_NAMES}, got {list(self.tokens)}")
+        bad = [a for a in self.attributes if a not in ATTRIBUTES]
+        if bad or not self.attributes:
+            raise InputError(f"talker.attributes: must be a non-empty subset of {list(ATTRIBUTES)}, got {list(self.attributes)}")
+        if self.query not in QUERY_KINDS:
+            raise InputError(f"talker.query: '{self.query}' unknown; choose one of {QUERY_KINDS}")
+        if self.d_model % self.heads:
+            raise InputError(f"talker.d_model ({self.d_model}) must be divisible by talker.heads ({self.heads})")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DeformConfig":
+        """Build from a (talker config) dict, ignoring keys that are not deformation settings."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def positional_encoding(x: Tensor, n_freqs: int) -> Tensor:
+    """[N,3] in about [-1,1] -> [N, 3 + 6 n_freqs] (identity, then sin/cos at 2^k pi)."""
+    out = [x]
+    for k in range(n_freqs):
+        out += [torch.sin(x * (2.0 ** k) * math.pi), torch.cos(x * (2.0 ** k) * math.pi)]
+    return torch.cat(out, dim=-1)
+
+
+class OffsetHead(nn.Module):
+    """d -> hidden -> k offsets; the last layer starts at zero so training starts at the canonical head."""
+
+    def __init__(self, d_model: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+        kaiming_init(self.net[0])
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class OffsetHeads(nn.Module):
+    """One head per deformed attribute; outputs are reshaped to the canonical attribute's shape."""
+
+    def __init__(self, d_model: int, hidden: int, shapes: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.shapes = dict(shapes)
+        self.heads = nn.ModuleDict(
+            {name: OffsetHead(d_model, hidden, math.prod(shape)) for name, shape in shapes.items()}
+        )
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """x [B,N,d] -> {attribute: [B,N,*shape]}."""
+        b, n, _ = x.shape
+        return {name: head(x).reshape(b, n, *self.shapes[name]) for name, head in self.heads.items()}
+
+
+class AttentionDeformer(nn.Module):
+    """Spatial-audio attention: Gaussian features query the condition tokens; heads give offsets."""
+
+    def __init__(self, cfg: DeformConfig, attr_shapes: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tokens = ConditionTokens(cfg.tokens, cfg.d_model, cfg.audio_channels,
+                                      {"view": cfg.view_dropout, "eye": cfg.eye_dropout})
+        self.query_proj = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.d_model), nn.LayerNorm(cfg.d_model))
+        self.attention = SpatialAudioAttention(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.layers, cfg.dropout)
+        self.heads = OffsetHeads(cfg.d_model, cfg.head_hidden, attr_shapes)
+
+    def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
+                ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """features [N,F]; audio [B,8,16,C]; blink [B]; viewmat [B,4,4] -> (offsets, attention [B,N,T])."""
+        tokens = self.tokens(audio, blink, viewmat)
+        out, attn = self.attention(self.query_proj(features), tokens)
+        return self.heads(out), attn
+
+
+DEFORMERS: dict[str, Callable[[DeformConfig, dict[str, tuple[int, ...]]], nn.Module]] = {
+    "attention": AttentionDeformer,
+}
+
+
+class DeformationModel(nn.Module):
+    """Query features of the canonical Gaussians + the chosen deformer -> offsets of raw attributes.
+
+    `center`/`extent` normalise canonical positions for the positional encoding and scale the
+    position offsets, so the network works in units of the head's size.
+    """
+
+    def __init__(self, cfg: DeformConfig, attr_shapes: dict[str, tuple[int, ...]],
+                 center: Tensor, extent: float) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        wanted = {ATTRIBUTES[a]: attr_shapes[ATTRIBUTES[a]] for a in cfg.attributes}
+        self.deformer = DEFORMERS[cfg.mode](cfg, wanted)
+        self.register_buffer("center", center.detach().float().clone())
+        self.register_buffer("extent", torch.tensor(float(extent)))
+
+    def query_features(self, triplane_features: Tensor | None, means: Tensor) -> Tensor:
+        """Per-Gaussian query [N,F] from the tri-plane features and/or an encoding of the position."""
+        parts = []
+        if self.cfg.query in ("triplane", "both"):
+            if triplane_features is None:
+                raise InputError("talker.query uses the tri-plane but the canonical head has none; "
+                                 "set talker.query: posenc for this variant")
+            parts.append(triplane_features)
+        if self.cfg.query in ("posenc", "both"):
+            parts.append(positional_encoding((means - self.center) / self.extent, self.cfg.posenc_freqs))
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
+                ) -> tuple[dict[str, Tensor], Tensor | None]:
+        offsets, attn = self.deformer(features, audio, blink, viewmat)
+        if "means" in offsets:
+            offsets["means"] = offsets["means"] * self.extent
+        return offsets, attn
+
+
+def feature_dim(query: str, triplane_dim: int, posenc_freqs: int) -> int:
+    """Width of the query features for a query kind."""
+    dim = 0
+    if query in ("triplane", "both"):
+        dim += triplane_dim
+    if query in ("posenc", "both"):
+        dim += 3 + 6 * posenc_freqs
+    return dim

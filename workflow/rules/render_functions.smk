@@ -1,0 +1,55 @@
+# Helper functions of the render rules (kept apart from the rules, as snakemake --lint asks).
+
+CUSTOM_AUDIO = config["render"]["custom_audio"]
+RENDER = config["render"]
+DEMO_SPEECH = "results/_demo/custom_speech.wav"
+
+
+def check_custom_audio():
+    """Every render.custom_audio file must exist (the demo's clip is made by make_demo_speech)."""
+    for name, path in CUSTOM_AUDIO.items():
+        if path != DEMO_SPEECH and not os.path.exists(path):
+            raise WorkflowError(
+                f"config: render.custom_audio.{name}: file '{path}' not found; fix the path "
+                "(relative paths are relative to the working directory) or remove the entry"
+            )
+
+
+def render_size():
+    """Output resolution: render.size, or the preprocessing size when null."""
+    return RENDER["size"] or config["preprocess"]["size"]
+
+
+def render_inputs(wildcards):
+    """Model, audio features and the per-frame files rendering reads (poses, blinks, torso backgrounds)."""
+    files = dataset_inputs(wildcards.dataset)
+    files.pop("gt")  # rendering needs no targets
+    files["model"] = f"results/{wildcards.dataset}/{wildcards.variant}/talker/model.pt"
+    if "name" in wildcards.keys():
+        backend = config["audio_features"]["backend"]
+        files["features"] = f"results/_custom/{wildcards.name}/features_{backend}.npy"
+        files["audio"] = CUSTOM_AUDIO[wildcards.name]
+    else:
+        files["features"] = audio_features_path(wildcards.dataset)
+        files["audio"] = f"results/{wildcards.dataset}/ingest/audio.wav"
+    return files
+
+
+def custom_audio_file(wildcards):
+    return CUSTOM_AUDIO[wildcards.name]
+
+
+def demo_speech_seconds():
+    """Length of the demo's custom speech clip: render.demo_speech.length x the validation passage."""
+    n = int(round(config["demo"]["seconds"] * config["preprocess"]["fps"]))
+    n_val = n - int(n * config["split"]["train_fraction"])
+    return round(RENDER["demo_speech"]["length"] * n_val / config["preprocess"]["fps"], 3)
+
+
+def render_targets(dataset):
+    out = []
+    for v in VARIANTS:
+        base = f"results/{dataset}/{v}/render"
+        out += [f"{base}/val.mp4", f"{base}/render_stats.json", f"{base}/attention.mp4"]
+        out += [f"{base}/custom/{name}.mp4" for name in CUSTOM_AUDIO]
+    return out

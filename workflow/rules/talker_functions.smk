@@ -1,0 +1,54 @@
+# Helper functions of the talker rules (kept apart from the rules, as snakemake --lint asks);
+# render.smk uses dataset_inputs too.
+
+import shlex
+
+
+def talker_flags(variant):
+    """CLI flags of every talker setting of a variant (defaults merged with its overrides)."""
+    flags = []
+    for key, value in sorted(variant_cfg(variant, "talker").items()):
+        if key == "loss":
+            flags += [f"--loss-{k} {float(v)}" for k, v in sorted(value.items())]
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            text = ",".join(str(v) for v in value)
+        else:
+            text = str(value)
+        flags.append(f"--{key.replace('_', '-')} {shlex.quote(text)}")
+    return " ".join(flags)
+
+
+def dataset_inputs(dataset):
+    """The per-frame files the frame dataset streams from (contract paths of earlier stages)."""
+    base = f"results/{dataset}"
+    return {
+        "frames": f"{base}/ingest/frames.json",
+        "gt": f"{base}/face/gt",
+        "torso_bg": f"{base}/face/torso_bg",
+        "lips": f"{base}/face/lips.npy",
+        "blinks": f"{base}/face/blinks.npy",
+        "track": f"{base}/fit/track.npz",
+        "split": f"{base}/split.json",
+    }
+
+
+def perceptual_input(wildcards):
+    """The VGG16 weights as an input when the variant uses the perceptual term and they exist."""
+    cfg = variant_cfg(wildcards.variant, "talker")
+    path = cfg["perceptual_weights"]
+    return [path] if cfg["loss"]["perceptual"] > 0 and os.path.exists(path) else []
+
+
+def talker_targets(dataset):
+    return [f"results/{dataset}/{v}/talker/{name}" for v in VARIANTS for name in ("model.pt", "train_log.json")]
+
+
+def talker_inputs(wildcards):
+    """Per-frame files, canonical head and audio features of a dataset/variant."""
+    files = dataset_inputs(wildcards.dataset)
+    files["head"] = f"results/{wildcards.dataset}/{wildcards.variant}/canonical/head.pt"
+    files["features"] = audio_features_path(wildcards.dataset)
+    return files
