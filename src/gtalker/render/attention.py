@@ -34,9 +34,9 @@ def weight_colors(weights: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
 def label(panel: np.ndarray, text: str) -> np.ndarray:
     """Write a small white label with a dark outline in the top-left corner."""
     out = panel.copy()
-    scale = max(0.35, panel.shape[0] / 512)
+    scale = max(0.4, panel.shape[0] / 320)
     for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(out, text, (6, int(18 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, color,
+        cv2.putText(out, text, (6, int(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, color,
                     thick, cv2.LINE_AA)
     return out
 

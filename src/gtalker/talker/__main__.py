@@ -58,7 +58,8 @@ def pick(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in INTERNAL}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI: `train` (every DeformConfig/TrainConfig field is a flag) and `download-vgg`."""
     from gtalker.talker.train import TrainConfig
 
     ap = argparse.ArgumentParser(prog="python -m gtalker.talker", description=__doc__,
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_flags(tr, TrainConfig)
     dl = sub.add_parser("download-vgg", help="fetch the VGG16 weights of the perceptual loss")
     dl.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gtalker.talker.train import TrainConfig
+
+    args = build_parser().parse_args(argv)
     log = setup_logging("gtalker.talker")
     try:
         if args.command == "download-vgg":

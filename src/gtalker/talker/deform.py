@@ -40,7 +40,7 @@ class DeformConfig:
     layers: int = 1
     ffn_dim: int = 128
     dropout: float = 0.0
-    view_dropout: float = 0.5
+    view_dropout: float = 0.9
     eye_dropout: float = 0.0
     attributes: tuple[str, ...] = ("xyz", "scale", "rotation", "opacity", "sh")
     query: str = "triplane"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ class Conditions:
 
 
 class TalkingHead(nn.Module):
-    """Canonical head plus deformation. `frozen_canonical` caches the canonical attributes/features."""
+    """Canonical head plus deformation. With the canonical head frozen (train_canonical False), its
+    attributes and query features are computed once and cached."""
 
     def __init__(self, canonical: CanonicalHead, cfg: DeformConfig, train_canonical: bool = False,
                  train_size: int | None = None) -> None:
@@ -220,10 +220,3 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> T
     model.deform.load_state_dict(payload["deform_state"])
     model.extra = payload.get("extra", {})
     return model.to(map_location)
-
-
-def state_bytes(obj: Any) -> bytes:
-    """torch.save of an object into bytes (for checkpoints)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()

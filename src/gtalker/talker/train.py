@@ -14,7 +14,7 @@ import logging
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,8 +40,8 @@ class TrainConfig:
     """Optimisation settings of the deformation stage (the non-architecture keys of `talker:`)."""
 
     size: int = 128
-    iterations: int = 600
-    batch_size: int = 8
+    iterations: int = 300
+    batch_size: int = 4
     lr: float = 1e-3
     lr_final: float = 5e-4
     train_canonical: bool = False
@@ -209,8 +209,34 @@ def try_resume(path: Path, identity: str, model: TalkingHead, opt: torch.optim.O
     return ckpt
 
 
+def one_thread(_worker: int) -> None:
+    """Data-loading processes decode images only: one torch thread each, leaving the cores to training."""
+    torch.set_num_threads(1)
+
+
 def batch_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def train_step(model: TalkingHead, opt: torch.optim.Optimizer, batch: dict[str, Any], cfg: TrainConfig,
+               weights: dict[str, float], perceptual: torch.nn.Module | None) -> dict[str, float] | None:
+    """One optimisation step on a batch; None (and no update) when the loss or a gradient is not finite."""
+    cond = Conditions(batch["audio"], batch["blink"], batch["viewmat"]).to(batch["image"].device)
+    size = batch["image"].shape[1]
+    pred, _ = model.render_batch(cond, batch["K"].float(), size, size, batch["background"].float(), cfg.backend)
+    target = batch["image"].float()
+    loss, parts = talker_loss(pred, target, batch["lip_box"], weights, perceptual)
+    opt.zero_grad(set_to_none=True)
+    # NaN offsets can vanish from the image (the rasteriser culls such Gaussians): check them too
+    ok = bool(torch.isfinite(loss)) and model.offsets_finite and loss.requires_grad
+    if ok:
+        loss.backward()
+        ok = grads_finite(model)
+    if not ok:
+        opt.zero_grad(set_to_none=True)
+        return None
+    opt.step()
+    return {**parts, "loss": float(loss.detach()), "psnr": float(psnr(pred.detach(), target))}
 
 
 def train(dataset_dir: str, head_path: str, features_path: str, split_path: str, out_model: str,
@@ -227,9 +253,9 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     deform_cfg.audio_channels = int(features.shape[2])
     model = TalkingHead(canonical, deform_cfg, train_canonical=cfg.train_canonical, train_size=cfg.size)
     dataset = FrameDataset(dataset_dir, train_idx, cfg.size, audio_features=features_path, fields=FIELDS)
-    if model.deform.deformer.tokens.view is not None:
-        model.deform.deformer.tokens.view.fit_stats(torch.as_tensor(np.stack(
-            [dataset.camera(i)[1] for i in train_idx])))
+    view = getattr(getattr(model.deform.deformer, "tokens", None), "view", None)
+    if view is not None:
+        view.fit_stats(torch.as_tensor(np.stack([dataset.camera(i)[1] for i in train_idx])))
     model.to(device)
     opt = build_optimizer(model, cfg)
     perceptual = perceptual_module(cfg, device)
@@ -250,7 +276,7 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     # the loader gets its own generator so that it never draws from the global RNG (dropout's), which
     # the checkpoint restores: a resumed run then continues exactly like an uninterrupted one
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                        generator=torch.Generator().manual_seed(cfg.seed),
+                        generator=torch.Generator().manual_seed(cfg.seed), worker_init_fn=one_thread,
                         persistent_workers=False, prefetch_factor=2 if cfg.workers > 0 else None)
     model.train()
     n_gauss = model.n_gaussians
@@ -262,26 +288,13 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     window: list[dict[str, float]] = []
     for batch in loader:
         step = state["step"]
-        b = batch_to(batch, device)
         lr = set_lrs(opt, cfg, step, state["lr_scale"])
-        cond = Conditions(b["audio"], b["blink"], b["viewmat"]).to(device)
-        size = b["image"].shape[1]
-        pred, _ = model.render_batch(cond, b["K"].float(), size, size, b["background"].float(), cfg.backend)
-        target = b["image"].float()
-        loss, parts = talker_loss(pred, target, b["lip_box"], weights, perceptual)
-        opt.zero_grad(set_to_none=True)
-        ok = bool(torch.isfinite(loss)) and model.offsets_finite and loss.requires_grad
-        if ok:
-            loss.backward()
-            ok = grads_finite(model)
-        if ok:
-            opt.step()
-            window.append({**parts, "loss": float(loss.detach()), "psnr": float(psnr(pred.detach(), target))})
+        parts = train_step(model, opt, batch_to(batch, device), cfg, weights, perceptual)
+        if parts is not None:
+            window.append(parts)
         else:
-            opt.zero_grad(set_to_none=True)
             state["lr_scale"] *= 0.5
-            state["skipped"].append({"step": step, "loss": float(loss.detach()),
-                                     "lr_scale": state["lr_scale"]})
+            state["skipped"].append({"step": step, "lr_scale": state["lr_scale"]})
             log.warning("step %d: non-finite loss/gradient; step skipped, lr scale now %.3g",
                         step, state["lr_scale"])
         state["step"] = step + 1
