@@ -2,10 +2,12 @@
 
 Runs the workflow with the repository's config.yaml in a fresh working directory, then prints the wall
 time against the 30-minute budget of the 2-core CPU machine, the time of every rule (from the per-rule
-benchmark files and the job log), the stages' shares, and the quality figures of every variant
-(metrics.json). Saves everything to benchmarks/full_run.json (git-ignored).
+benchmark files and the job log), the stages' shares, the quality figures of every variant
+(metrics.json) and, after the timed run, the lip-sync control of benchmarks/lipsync_control.py (the
+validation passage rendered with another passage's audio and with silence). Saves everything to
+benchmarks/full_run.json (git-ignored).
 
-  python benchmarks/full_run.py [--workdir /tmp/gtalker_full] [--cores all] [--keep]
+  python benchmarks/full_run.py [--workdir /tmp/gtalker_full] [--cores all] [--keep] [--no-control]
                                 [--config key=value ...]
 """
 
@@ -83,12 +85,26 @@ def quality(workdir: Path) -> dict[str, dict]:
     return out
 
 
+def lipsync_controls(workdir: Path) -> dict[str, dict]:
+    """benchmarks/lipsync_control.py on every dataset/variant of the finished run (untimed)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lipsync_control import control
+
+    out = {}
+    for path in sorted((workdir / "results").glob("*/*/metrics.json")):
+        dataset, variant = path.parent.parent.name, path.parent.name
+        print(f"\nlip-sync control, {dataset}/{variant}:", flush=True)
+        out[f"{dataset}/{variant}"] = control(workdir, dataset, variant, REPO / "config.yaml", threads=2)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default=None, help="fresh working directory (default: a new temp dir)")
     ap.add_argument("--cores", default="all")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     ap.add_argument("--config", nargs="*", default=[], help="snakemake --config overrides")
+    ap.add_argument("--no-control", action="store_true", help="skip the lip-sync control after the run")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "full_run.json"))
     args = ap.parse_args()
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gtalker_full_"))
@@ -120,6 +136,8 @@ def main() -> int:
                                          for k, v in figures.items()))
     if code != 0:
         print("\n" + output[-3000:])
+    elif not args.no_control and not args.config:
+        result["lipsync_control"] = lipsync_controls(workdir)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nsaved {args.out}")

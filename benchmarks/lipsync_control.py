@@ -1,0 +1,155 @@
+"""Benchmark: does the audio drive the mouth of a trained talker? A control for the lip-sync score.
+
+Takes a finished run (a working directory where `snakemake` built results/<dataset>/<variant>/), renders
+the validation passage three times with the same poses, blinks and torso, changing only the audio
+features, and evaluates each with the evaluate step's CLI:
+
+  own      the passage's own audio                          (mouth opening r should be high)
+  other    the audio of another passage of the same video   (r should fall below 0.3)
+  silence  features of digital silence                      (r should fall below 0.3)
+
+"other" takes the features of the frames `shift` frames away (circularly), so every validation frame hears
+real speech of the same speaker said at another time. Speech has rhythm, so a passage at a given shift
+can open and close the mouth in step with the validation one by chance; the shift is therefore chosen
+where the real mouth opening (inner-lip gap of the tracked landmarks) of the two passages is least
+correlated, and that chance level is reported beside the result. Prints the figures and saves
+benchmarks/lipsync_control.json (git-ignored).
+
+  python benchmarks/lipsync_control.py --workdir DIR [--dataset demo] [--variant base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+KEYS = ("psnr", "ssim", "lmd", "mouth_open_r", "av_offset_frames")
+
+
+def run(cmd: list[str]) -> None:
+    """Run one gtalker CLI with src/ on the path; raise with its output on failure."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:2])} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def render_settings(config_path: Path) -> dict[str, str]:
+    """The render flags of the run's config (render.size null -> preprocess.size)."""
+    cfg = yaml.safe_load(config_path.read_text())
+    render = cfg.get("render", {}) or {}
+    size = render.get("size") or cfg.get("preprocess", {}).get("size", 512)
+    return {"--size": str(size), "--fps": str(cfg.get("preprocess", {}).get("fps", 25)),
+            "--train-filter": str(render.get("train_filter", True)).lower(),
+            "--raster-size": str(render.get("raster_size", "train"))}
+
+
+def mouth_gap(landmarks_path: Path) -> np.ndarray:
+    """Inner-lip gap per frame (mean of landmarks 66-62, 67-61, 65-63 vertical distances)."""
+    lms = np.load(landmarks_path)["lms"].astype(np.float64)
+    return np.mean([lms[:, lo, 1] - lms[:, up, 1] for up, lo in ((61, 67), (62, 66), (63, 65))], axis=0)
+
+
+def pick_shift(gap: np.ndarray, val: list[int]) -> tuple[int, float]:
+    """The circular shift (at least the passage's length from it) where the real mouth openings of the
+    validation passage and the shifted one are least correlated; returns (shift, that correlation)."""
+    idx = np.asarray(val)
+    n, m = len(gap), len(val)
+    best = (0, np.inf)
+    for shift in range(m, n - m + 1):
+        r = float(np.corrcoef(gap[idx], gap[(idx - shift) % n])[0, 1])
+        if np.isfinite(r) and abs(r) < abs(best[1]):
+            best = (shift, r)
+    if not np.isfinite(best[1]):
+        raise SystemExit(f"the video ({n} frames) is too short for another passage of {m} frames")
+    return best
+
+
+def feature_cases(features_path: Path, shift: int, backend: str, n_frames: int, fps: float,
+                  tmp: Path) -> dict[str, Path]:
+    """Feature files for the three cases: own, another passage (circular shift), digital silence."""
+    own = np.load(features_path)
+    other_path = tmp / "features_other.npy"
+    np.save(other_path, np.roll(own, shift, axis=0))
+    silent_wav = tmp / "silence.wav"
+    import soundfile
+
+    soundfile.write(silent_wav, np.zeros(int(16000 * n_frames / fps) + 1600, np.float32), 16000)
+    silence_path = tmp / "features_silence.npy"
+    run(["gtalker.audio", "features", "--audio", str(silent_wav), "--n-frames", str(n_frames),
+         "--fps", str(fps), "--backend", backend, "--out", str(silence_path), "--device", "cpu"])
+    return {"own": features_path, "other": other_path, "silence": silence_path}
+
+
+def control(workdir: Path, dataset: str, variant: str, config_path: Path, threads: int) -> dict:
+    """Render and evaluate the three audio cases; returns the shift, its chance level and the metrics."""
+    root = workdir / "results" / dataset
+    run_dir = root / variant
+    index = json.loads((root / "ingest" / "frames.json").read_text())
+    features = sorted((root / "audio").glob("features_*.npy"))
+    if not features:
+        raise SystemExit(f"no audio features under {root / 'audio'}: is {workdir} a finished run?")
+    backend = features[0].stem.removeprefix("features_")
+    flags = render_settings(config_path)
+    val = json.loads((root / "split.json").read_text())["val"]
+    shift, chance = pick_shift(mouth_gap(root / "face" / "landmarks.npz"), val)
+    print(f"other passage: shift {shift} frames; real mouth openings of the two passages r = {chance:.3f}")
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="lipsync_control_") as tmp_name:
+        tmp = Path(tmp_name)
+        cases = feature_cases(features[0], shift, backend, int(index["n_frames"]), float(index["fps"]), tmp)
+        for case, feats in cases.items():
+            start = time.perf_counter()
+            frames = tmp / f"{case}_frames"
+            run(["gtalker.render", "val", "--model", str(run_dir / "talker" / "model.pt"),
+                 "--dataset-dir", str(root), "--split", str(root / "split.json"), "--features", str(feats),
+                 "--audio", str(root / "ingest" / "audio.wav"), "--out-video", str(tmp / f"{case}.mp4"),
+                 "--out-frames", str(frames), "--out-stats", str(tmp / f"{case}_stats.json"),
+                 "--device", "cpu", "--threads", str(threads),
+                 *[x for kv in flags.items() for x in kv]])
+            metrics_path = tmp / f"{case}_metrics.json"
+            run(["gtalker.metrics", "evaluate", "--rendered", str(frames), "--real", str(root / "ingest" / "frames"),
+                 "--gt", str(root / "face" / "gt"), "--split", str(root / "split.json"),
+                 "--audio", str(root / "ingest" / "audio.wav"), "--frames-json", str(root / "ingest" / "frames.json"),
+                 "--device", "cpu", "--threads", str(threads), "--out", str(metrics_path)])
+            metrics = json.loads(metrics_path.read_text())
+            out[case] = {k: metrics.get(k) for k in KEYS} | {"seconds": round(time.perf_counter() - start, 1)}
+            print(f"{case:8s} " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in out[case].items()), flush=True)
+            shutil.rmtree(frames, ignore_errors=True)
+    return {"other_shift_frames": shift, "other_real_mouth_r": chance, "val_frames": len(val), "cases": out}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", required=True, help="working directory of a finished run")
+    ap.add_argument("--dataset", default="demo")
+    ap.add_argument("--variant", default="base")
+    ap.add_argument("--configfile", default=str(REPO / "config.yaml"), help="the config the run used")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "lipsync_control.json"))
+    args = ap.parse_args()
+    found = control(Path(args.workdir), args.dataset, args.variant, Path(args.configfile), args.threads)
+    cases = found["cases"]
+    result = {"workdir": args.workdir, "dataset": args.dataset, "variant": args.variant, **found,
+              "audio_drives_mouth": (cases["own"]["mouth_open_r"] or 0) >= 0.7
+              and all((cases[c]["mouth_open_r"] or 0) < 0.3 for c in ("other", "silence"))}
+    print(f"audio drives the mouth (own r >= 0.7, other and silence r < 0.3): {result['audio_drives_mouth']}")
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
