@@ -7,7 +7,9 @@
    fit (focal search included) against the baseline of a closed-form weak-perspective pose per frame.
 2. The demo video's ground truth (results/_demo/truth.npz): with the pipeline's own landmarks when
    <workdir>/results/demo/face/landmarks.npz exists (the face stage's dlib landmarks), and always with
-   the generator's landmarks plus 0.5 px noise. Same baseline.
+   the generator's landmarks plus 0.5 px noise. Same baseline. Besides the pose errors and the largest
+   frame-to-frame steps (fit vs truth), the correlation of the fitted pitch and vertical translation
+   with the true mouth opening (the jaw leaking into the head pose; the truth's is 0).
 Figures are printed and saved to benchmarks/tracking.json. Timings depend on the machine's load.
 """
 
@@ -124,7 +126,9 @@ def main() -> None:
                   f"deg (max {a['out_of_plane_deg_max']:.2f}), reprojection {a['reproj_rmse_px_mean_at_512']:.2f} px@512, "
                   f"max step roll {a['max_frame_step_roll_deg']:.3f} (truth {a['max_frame_step_roll_deg_truth']:.3f}) "
                   f"translation {a['max_frame_step_translation_px']:.2f} px "
-                  f"(truth {a['max_frame_step_translation_px_truth']:.2f})")
+                  f"(truth {a['max_frame_step_translation_px_truth']:.2f}), mouth correlation: pitch "
+                  f"{a['pitch_mouth_corr']:+.2f} ({a['pitch_deg_per_mouth_open']:+.2f} deg per unit opening), "
+                  f"translation y {a['translation_y_mouth_corr']:+.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -13,7 +13,7 @@ def landmark_flags(wildcards):
     return (f"--backend {cfg['backend']} --fan-weights '{cfg['fan_weights']}' "
             f"--detect-every {cfg['detect_every']} --detect-size {cfg['detect_size']} "
             f"--min-patch-score {cfg['min_patch_score']} --max-gap {cfg['max_gap']} "
-            f"--dark-threshold {cfg['dark_threshold']}")
+            f"--dark-threshold {cfg['dark_threshold']} --upscale {cfg['upscale']}")
 
 
 def parsing_weights_input(wildcards):

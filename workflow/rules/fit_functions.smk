@@ -29,4 +29,6 @@ def track_flags(wildcards):
             f"--focal-frames {FIT['focal_frames']} --iterations {FIT['iterations']} --smooth {FIT['smooth']} "
             f"--smooth-expression {FIT['smooth_expression']} --reg-identity {FIT['reg_identity']} "
             f"--reg-expression {FIT['reg_expression']} --max-error-px {FIT['max_error_px']} "
-            f"--outlier-px {FIT['outlier_px']} --robust-px {FIT['robust_px']} --video-modes {FIT['video_modes']}")
+            f"--outlier-px {FIT['outlier_px']} --robust-px {FIT['robust_px']} --video-modes {FIT['video_modes']} "
+            f"--mouth-weight {FIT['mouth_weight']} --frame-robust {FIT['frame_robust']} "
+            f"--smooth-ends {FIT['smooth_ends']}")

@@ -87,22 +87,47 @@ class HogDetector:
 
 
 class DlibLandmarks:
-    """dlib's 68-point shape predictor (about 1 ms per face)."""
+    """dlib's 68-point shape predictor (about 1 ms per face).
+
+    dlib returns whole-pixel points for a whole-pixel box, so a still face jitters and a moving one
+    moves in 1 px stairs. With `upscale` > 1 the predictor runs on the face's crop enlarged by that
+    factor (bilinear), which puts both the box and the points on a 1/upscale px grid.
+    """
 
     name = "dlib"
 
-    def __init__(self) -> None:
+    def __init__(self, upscale: int = 2) -> None:
         import dlib
 
+        if upscale < 1:
+            raise InputError(f"landmarks.upscale {upscale}: must be 1 or more")
         self.dlib = dlib
+        self.upscale = int(upscale)
         self.predictor = dlib.shape_predictor(str(weights.dlib_model("shape_predictor_68_face_landmarks.dat")))
 
     def fit(self, rgb: np.ndarray, gray: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
         """68 landmarks [68,2] inside the box; the score is NaN (the predictor gives none)."""
-        rect = self.dlib.rectangle(int(round(box[0])), int(round(box[1])),
-                                   int(round(box[2])) - 1, int(round(box[3])) - 1)
-        shape = self.predictor(gray, rect)
+        s = self.upscale
+        if s == 1:
+            rect = self.dlib.rectangle(int(round(box[0])), int(round(box[1])),
+                                       int(round(box[2])) - 1, int(round(box[3])) - 1)
+            shape = self.predictor(gray, rect)
+            return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32), float("nan")
+        x0, y0, x1, y1 = (float(v) for v in box[:4])
+        margin = 0.3 * max(x1 - x0, y1 - y0)
+        h, w = gray.shape[:2]
+        cx0, cy0 = max(0, int(np.floor(x0 - margin))), max(0, int(np.floor(y0 - margin)))
+        cx1, cy1 = min(w, int(np.ceil(x1 + margin))), min(h, int(np.ceil(y1 + margin)))
+        crop = cv2.resize(np.ascontiguousarray(gray[cy0:cy1, cx0:cx1]), ((cx1 - cx0) * s, (cy1 - cy0) * s),
+                          interpolation=cv2.INTER_LINEAR)
+        # the box spans pixels [x0, x1) as at upscale 1, i.e. [x0 - c0, x1 - c0) * s in the enlarged crop
+        up = [(v - c) * s for v, c in ((x0, cx0), (y0, cy0), (x1, cx0), (y1, cy0))]
+        rect = self.dlib.rectangle(int(round(up[0])), int(round(up[1])), int(round(up[2])) - 1,
+                                   int(round(up[3])) - 1)
+        shape = self.predictor(crop, rect)
         pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        # pixel centres: enlarged-crop point q is input point (q + 0.5) / s - 0.5 + c0
+        pts = (pts + 0.5) / s - 0.5 + np.array([cx0, cy0], dtype=np.float32)
         return pts, float("nan")
 
 
@@ -196,10 +221,11 @@ class FanLandmarks:
 
 
 def make_landmarker(backend: str, fan_weights: str | Path = "resources/2DFAN4-cd938726ad.zip",
-                    device: str = "auto") -> DlibLandmarks | FanLandmarks:
-    """The landmark backend by name: 'dlib' or 'face_alignment'."""
+                    device: str = "auto", upscale: int = 2) -> DlibLandmarks | FanLandmarks:
+    """The landmark backend by name: 'dlib' (run on the face crop enlarged `upscale` times) or
+    'face_alignment'."""
     if backend == "dlib":
-        return DlibLandmarks()
+        return DlibLandmarks(upscale)
     if backend == "face_alignment":
         return FanLandmarks(fan_weights, device)
     raise InputError(f"landmarks.backend '{backend}': unknown; use dlib or face_alignment")

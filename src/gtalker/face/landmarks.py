@@ -52,6 +52,7 @@ class TrackerConfig:
     min_patch_score: float = 0.5  # tracking fails below this correlation of the aligned face patch
     max_gap: int = 12             # longest run of frames without a face that is interpolated
     dark_threshold: float = 40.0  # mean grey level below which a frame is contrast-equalised
+    upscale: int = 2              # dlib: the face crop is enlarged this many times (sub-pixel points)
 
 
 @dataclass
@@ -287,7 +288,7 @@ def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | No
     paths = frame_paths(frames_dir)
     if not paths:
         raise InputError(f"{frames_dir}: no frames; rerun the ingest rules")
-    landmarker = make_landmarker(backend, fan_weights, device)
+    landmarker = make_landmarker(backend, fan_weights, device, cfg.upscale)
     detector = HogDetector(cfg.detect_size)
     track = track_landmarks((read_image(p) for p in paths), landmarker, detector, cfg, len(paths))
     s = track.stats
@@ -319,12 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-patch-score", type=float, default=0.5)
     ap.add_argument("--max-gap", type=int, default=12)
     ap.add_argument("--dark-threshold", type=float, default=40.0)
+    ap.add_argument("--upscale", type=int, default=2,
+                    help="dlib: enlarge the face crop this many times (sub-pixel landmarks; 1 = off)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.landmarks")
     cfg = TrackerConfig(detect_every=args.detect_every, detect_size=args.detect_size,
                         min_patch_score=args.min_patch_score, max_gap=args.max_gap,
-                        dark_threshold=args.dark_threshold)
+                        dark_threshold=args.dark_threshold, upscale=args.upscale)
     try:
         track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device)
         save_track(args.out, track)

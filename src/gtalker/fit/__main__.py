@@ -48,7 +48,9 @@ def _settings(args: argparse.Namespace) -> FitSettings:
                        focal_frames=args.focal_frames, iterations=args.iterations, smooth=args.smooth,
                        smooth_expression=args.smooth_expression, reg_identity=args.reg_identity,
                        reg_expression=args.reg_expression, max_error_px=args.max_error_px,
-                       outlier_px=args.outlier_px, robust_px=args.robust_px, video_modes=args.video_modes)
+                       outlier_px=args.outlier_px, robust_px=args.robust_px, video_modes=args.video_modes,
+                       mouth_weight=args.mouth_weight, frame_robust=args.frame_robust,
+                       smooth_ends=args.smooth_ends)
 
 
 def _cmd_track(args: argparse.Namespace) -> None:
@@ -123,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal-step", type=float, default=100.0)
     p.add_argument("--focal-frames", type=int, default=48)
     p.add_argument("--iterations", type=int, default=200)
-    p.add_argument("--smooth", type=float, default=10.0)
+    p.add_argument("--smooth", type=float, default=20.0)
     p.add_argument("--smooth-expression", type=float, default=0.05)
     p.add_argument("--reg-identity", type=float, default=0.02)
     p.add_argument("--reg-expression", type=float, default=0.05)
@@ -131,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outlier-px", type=float, default=15.0)
     p.add_argument("--robust-px", type=float, default=3.0, help="pseudo-Huber scale (px at 512); 0 = squared")
     p.add_argument("--video-modes", type=int, default=4, help="expression modes estimated from the video")
+    p.add_argument("--mouth-weight", type=float, default=0.5,
+                   help="data weight of the landmarks that move with speech (lips, lower jaw, nose base)")
+    p.add_argument("--frame-robust", type=float, default=3.0,
+                   help="per-frame Cauchy weight scale (x median landmark RMSE); 0 = off")
+    p.add_argument("--smooth-ends", type=float, default=0.3,
+                   help="pose step penalty over the first/last frames; 0 = off")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_cmd_track)

@@ -4,7 +4,9 @@ The demo moves a flat photo by in-plane similarity transforms (rotation about th
 translation, scale). The head frame of a fit is arbitrary up to a constant rotation, so angles are
 compared after removing their median offset; image-plane translation is compared through the nose
 tip: the truth moves it by `translation` (rotation and scale are about the nose tip), the fit moves the
-projection of its model nose tip; their mean offset is removed.
+projection of its model nose tip; their mean offset is removed. The demo head never tilts, so any
+correlation of the fitted pitch or vertical translation with the true mouth opening is the jaw leaking
+into the head pose.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def demo_accuracy(model: FaceModel, track: Track, truth: dict[str, Any]) -> dict
     scale_true = np.asarray(truth["scale"][:n], np.float64)
     scale_err = np.abs(depth_scale / depth_scale.mean() - scale_true / scale_true.mean())
     used = track.used[:n]
+    mouth = np.asarray(truth["mouth_open"][:n], np.float64) if "mouth_open" in truth else np.zeros(n)
     return {
         "frames": int(n),
         "roll_error_deg_mean": float(roll_err.mean()),
@@ -61,4 +64,22 @@ def demo_accuracy(model: FaceModel, track: Track, truth: dict[str, Any]) -> dict
         "max_frame_step_translation_px": float(np.linalg.norm(np.diff(nose, axis=0), axis=1).max()) if n > 1 else 0.0,
         "max_frame_step_translation_px_truth":
             float(np.linalg.norm(np.diff(true_nose, axis=0), axis=1).max()) if n > 1 else 0.0,
+        # The mouth leaking into the head pose: correlation with the true mouth opening (truth: 0).
+        "pitch_mouth_corr": _corr(euler[:, 0], mouth),
+        "translation_y_mouth_corr": _corr(track.t[:n, 1], mouth),
+        "pitch_deg_per_mouth_open": _slope(mouth, euler[:, 0]),
     }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation (0 when either is constant)."""
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y over x (0 when x is constant)."""
+    x = x - x.mean()
+    den = float((x * x).sum())
+    return float((x * (y - y.mean())).sum() / den) if den > 0 else 0.0

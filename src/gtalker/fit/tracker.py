@@ -9,8 +9,11 @@ Steps (method.md section 1, landmarks only):
 3. Frames whose landmark RMSE then exceeds `outlier_px` lose their data term (garbage landmarks that
    the landmark step thought valid), like the frames marked invalid in landmarks.npz.
 4. The joint fit again with a temporal smoothness term: second differences of the image positions of
-   12 rigid landmarks (jaw ends, chin, brows, eye corners, nose tip, mouth corners) and first
-   differences of the expression; outliers are checked once more.
+   12 rigid landmarks (jaw ends, chin, brows, eye corners, nose tip, mouth corners), first
+   differences of the expression, and (`smooth_ends`) first differences of the pose over the first and
+   last END_FRAMES frames, which have one neighbour only; every frame's data term is weighted by a
+   Cauchy weight of its landmark RMSE (`frame_robust`), so that frames whose landmarks are off as a
+   whole follow their neighbours; outliers are checked once more.
 5. Optionally (`video_modes` > 0) a few expression modes are estimated from the video's own landmark
    residuals (see `residual_modes`) and appended to the model's expression basis for a last refit; the
    track's `expression` then holds the model's E coefficients followed by these, and `video_modes`
@@ -22,7 +25,14 @@ Steps (method.md section 1, landmarks only):
    message lists the worst frames.
 
 Data term: per landmark a pseudo-Huber of the pixel error (`robust_px`), weighted (jaw contour 0.25,
-it slides along the face outline in 2D detectors), averaged per frame. Pixel thresholds, priors and
+it slides along the face outline in 2D detectors; the landmarks that move with speech, SPEECH_POINTS,
+times `mouth_weight` until the video modes are estimated, with the expression priors scaled alike so
+that the expression still fits them), averaged per frame. The mouth must not leak into the head pose:
+while the pose leans on the rigid landmarks, the jaw motion the model lacks (a 2D detector's
+jaw-dependent bias, a jaw unlike the model's) stays in the landmark residuals, from which the video's
+own modes are estimated; these are zeroed on RIGID_POINTS (upper jaw contour, nose bridge and tip, eye
+corners), so that they cannot move the head, and the last refit weighs the speech landmarks in full.
+The model's own basis is left as it is (its brow modes move the eye corners, BFM's modes are global). Pixel thresholds, priors and
 smoothness are expressed at 512 px and scaled with the image size (thresholds never below 1.5 / 4 px).
 The optimiser sees parameters rescaled by a diagonal Gauss-Newton curvature estimate, float32, on CPU
 (one thread is fastest here) or GPU.
@@ -59,7 +69,14 @@ MIN_ERROR_PX = 1.5
 MIN_OUTLIER_PX = 4.0
 # Landmarks whose image acceleration measures rigid jitter: jaw ends, chin, brows, eye corners,
 # nose tip, mouth corners (spread over the face and in depth).
+HEAD_RADIUS = 0.1  # metres: out-of-plane rotation steps count as the image motion of a point this far out
+END_FRAMES = 6     # frames at each sequence end whose steps are penalised (fit.smooth_ends)
 SMOOTH_POINTS = [0, 8, 16, 19, 24, 36, 39, 42, 45, 30, 48, 54]
+# Landmarks that move with speech: the lower jaw contour (3-13) and the lips (48-67).
+SPEECH_POINTS = list(range(1, 16)) + list(range(31, 36)) + list(range(48, 68))
+# Landmarks that no expression moves (upper jaw contour, nose, eye corners): they carry the head pose.
+# The expression basis is zeroed on them, so that the jaw cannot tilt the head.
+RIGID_POINTS = [0, 16, 27, 28, 29, 30, 36, 39, 42, 45]
 
 
 @dataclass
@@ -71,7 +88,7 @@ class FitSettings:
     focal_step: float = 100.0
     focal_frames: int = 48
     iterations: int = 200
-    smooth: float = 10.0
+    smooth: float = 20.0
     smooth_expression: float = 0.05
     reg_identity: float = 0.02
     reg_expression: float = 0.05
@@ -80,6 +97,9 @@ class FitSettings:
     max_outlier_fraction: float = 0.25
     robust_px: float = 3.0
     video_modes: int = 4
+    mouth_weight: float = 0.5
+    frame_robust: float = 3.0
+    smooth_ends: float = 0.3
 
     def focal_grid(self, size: int) -> np.ndarray:
         """Focal candidates in pixels for an image of `size`."""
@@ -184,11 +204,20 @@ def load_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return lms, valid
 
 
-def landmark_weights() -> np.ndarray:
-    """Per-landmark weights of the data term."""
+def landmark_weights(mouth_weight: float = 1.0) -> np.ndarray:
+    """Per-landmark weights of the data term: jaw contour JAW_WEIGHT, landmarks that move with speech
+    (lips, lower jaw contour) scaled by `mouth_weight`."""
     w = np.ones(68)
     w[:17] = JAW_WEIGHT
+    w[SPEECH_POINTS] *= mouth_weight
     return w
+
+
+def rigid_masked(basis: np.ndarray) -> np.ndarray:
+    """A copy of an expression basis [E,68,3] with no motion of the RIGID_POINTS."""
+    out = np.array(basis, dtype=np.float64, copy=True)
+    out[:, RIGID_POINTS] = 0.0
+    return out
 
 
 def weak_perspective_init(model_lm: np.ndarray, lms: np.ndarray, focal: np.ndarray | float,
@@ -239,8 +268,8 @@ class Problem:
         self.focal = torch.tensor(np.broadcast_to(focal, (len(lms),)).copy(), dtype=dt, device=device)
         self.c = torch.tensor([cx, cy], dtype=dt, device=device)
         self.px = REF_SIZE / size                                   # pixels -> 512-px units
-        w = landmark_weights()
-        self.w = torch.tensor(w / w.sum(), dtype=dt, device=device)
+        self.w = torch.zeros(68, dtype=dt, device=device)
+        self._weigh_speech(settings.mouth_weight)
         self.s = settings
         self.group = torch.tensor(np.zeros(len(lms), np.int64) if group is None else group, device=device)
         self.n_groups = n_groups
@@ -295,10 +324,25 @@ class Problem:
         self.set_values(as_tensor(rvec), as_tensor(t), exp, idc)
 
     def set_used(self, used: np.ndarray) -> None:
-        """Change which frames have a data term (keeps the parameter values)."""
+        """Change which frames have a data term, or its weight per frame (keeps the parameter values)."""
         values = self.values()
         with torch.no_grad():
-            self.used.copy_(torch.tensor(used, dtype=self.used.dtype))
+            self.used.copy_(torch.tensor(np.asarray(used, np.float64), dtype=self.used.dtype))
+        self.set_values(*values)
+
+    def _weigh_speech(self, mouth_weight: float) -> None:
+        """Landmark weights with the speech landmarks at `mouth_weight`; the expression priors follow
+        it, so that down-weighting them changes what the pose sees, not how closely the expression
+        fits them."""
+        w = landmark_weights(mouth_weight)
+        with torch.no_grad():
+            self.w.copy_(torch.tensor(w / landmark_weights().sum(), dtype=self.w.dtype))
+        self.exp_weight = mouth_weight
+
+    def set_mouth_weight(self, mouth_weight: float) -> None:
+        """Change the speech landmarks' weight (keeps the parameter values)."""
+        values = self.values()
+        self._weigh_speech(mouth_weight)
         self.set_values(*values)
 
     def set_temporal(self, temporal: bool) -> None:
@@ -319,7 +363,7 @@ class Problem:
     def add_expression_modes(self, extra: np.ndarray) -> None:
         """Append expression modes [k,68,3] (coefficients start at zero)."""
         rvec, t, exp, idc = self.values()
-        extra_t = torch.tensor(extra, dtype=self.exb.dtype, device=self.dev)
+        extra_t = torch.tensor(rigid_masked(extra), dtype=self.exb.dtype, device=self.dev)
         self.exb = torch.cat([self.exb, extra_t])
         exp = torch.cat([exp, torch.zeros(len(exp), len(extra), dtype=exp.dtype, device=self.dev)], 1)
         self.u_exp = torch.zeros_like(exp, requires_grad=True)
@@ -355,8 +399,9 @@ class Problem:
         if self.exb.shape[0]:
             xy, zz = basis_gain(self.exb)
             data = (g[:, None] ** 2 * xy + (g / z)[:, None] ** 2 * zz) * (per_frame * self.used)[:, None]
-            prior = s.reg_expression / n_all[self.group]
-            c_exp = data + prior[:, None] + 2.0 * s.smooth_expression / len(z) * float(self.temporal) + 1e-9
+            prior = self.exp_weight * s.reg_expression / n_all[self.group]
+            c_exp = (data + prior[:, None] + 2.0 * self.exp_weight * s.smooth_expression / len(z)
+                     * float(self.temporal) + 1e-9)
             self.s_exp = c_exp.rsqrt()
         xy, zz = basis_gain(self.idb)
         frame_gain = (g[:, None] ** 2 * xy + (g / z)[:, None] ** 2 * zz) * (per_frame * self.used)[:, None]
@@ -411,17 +456,37 @@ class Problem:
             per_group = per_group + s.reg_identity * (idc ** 2).sum(-1)
             exp_sq = torch.zeros_like(per_group).index_add(0, self.group, (exp ** 2).sum(-1))
             n_frames = torch.zeros_like(per_group).index_add(0, self.group, torch.ones_like(err))
-            per_group = per_group + s.reg_expression * exp_sq / n_frames
+            per_group = per_group + self.exp_weight * s.reg_expression * exp_sq / n_frames
         if self.temporal and len(err) >= 3:
             rigid = self.identity_shape()[:, SMOOTH_POINTS].expand(len(err), -1, -1)
-            acc = self.project(rigid, R) * self.px
-            acc = acc[2:] - 2 * acc[1:-1] + acc[:-2]
+            pts = self.project(rigid, R) * self.px
+            acc = pts[2:] - 2 * pts[1:-1] + pts[:-2]
             smooth = s.smooth * (acc * acc).sum(-1).mean(-1).sum() / len(err)
+            if s.smooth_ends > 0 and len(err) >= 2 * END_FRAMES:
+                smooth = smooth + s.smooth_ends * self.end_steps(pts)
             if stage == "full" and self.exb.shape[0]:
                 exp = self.exp
-                smooth = smooth + s.smooth_expression * ((exp[1:] - exp[:-1]) ** 2).sum() / len(err)
+                smooth = smooth + (self.exp_weight * s.smooth_expression
+                                   * ((exp[1:] - exp[:-1]) ** 2).sum() / len(err))
             per_group = per_group + smooth  # temporal problems have a single group
         return per_group.sum(), per_group.detach()
+
+    def end_steps(self, pts: torch.Tensor) -> torch.Tensor:
+        """Squared frame-to-frame steps over the first and last END_FRAMES frames, fading inwards.
+
+        A frame at a sequence end has one neighbour, so second differences cannot stop the pose
+        there from drifting with bad landmarks (the first/last frames of a clip often are); the
+        steps are measured as image motion of the smoothness points plus, for rotations out of the
+        image plane (weakly seen by landmarks), of a point HEAD_RADIUS from the head centre.
+        """
+        fade = torch.exp(-torch.arange(END_FRAMES, dtype=pts.dtype, device=self.dev) / (END_FRAMES / 3))
+        total = pts.new_zeros(())
+        g = self.focal / self.t[:, 2].detach().clamp(min=1e-3) * self.px * HEAD_RADIUS
+        for sl in (slice(0, END_FRAMES + 1), slice(-END_FRAMES - 1, None)):
+            p, r = pts[sl], self.rvec[sl][:, :2] * g[sl, None]
+            step = ((p[1:] - p[:-1]) ** 2).sum(-1).mean(-1) + ((r[1:] - r[:-1]) ** 2).sum(-1)
+            total = total + (step * (fade if sl.start == 0 else fade.flip(0))).sum()
+        return total / len(pts)
 
     def params(self, stage: str) -> list[torch.Tensor]:
         pose = [self.u_rot, self.u_t]
@@ -452,6 +517,12 @@ class Problem:
         with torch.no_grad():
             _, per_group = self.objective(stage)
         return per_group
+
+    def weighted_rmse_px(self) -> np.ndarray:
+        """Per-frame landmark RMSE in image pixels with the data term's landmark weights [B]."""
+        with torch.no_grad():
+            d = self.project(self.shapes()) - self.lms
+            return torch.sqrt(((d * d).sum(-1) * self.w).sum(-1) / self.w.sum()).cpu().numpy()
 
     def rmse_px(self) -> np.ndarray:
         """Per-frame landmark RMSE in pixels of the image (unweighted) [B]."""
@@ -501,8 +572,8 @@ def _interpolated_start(model: FaceModel, lms: np.ndarray, used: np.ndarray, foc
 def residual_modes(prob: Problem, used: np.ndarray, k: int) -> np.ndarray:
     """Up to k expression modes [k,68,3] (head frame, metres; 1 unit = 1 std over the video) estimated
     from a fit's landmark residuals: each residual is lifted to a displacement in the camera plane at
-    the landmark's depth and rotated into the head frame; the mean over frames (identity's part) and
-    every rigid motion of the landmark set are removed; the leading principal components remain."""
+    the landmark's depth and rotated into the head frame; the RIGID_POINTS' residuals (the pose's) and
+    the mean over frames (identity's part) are removed; the leading principal components remain."""
     with torch.no_grad():
         R = head_to_camera(prob.rvec)
         P = torch.baddbmm(prob.t[:, :, None], R, prob.shapes().transpose(1, 2)).transpose(1, 2)
@@ -510,16 +581,11 @@ def residual_modes(prob: Problem, used: np.ndarray, k: int) -> np.ndarray:
         lift = (prob.lms - uv) * P[..., 2:3] / prob.focal[:, None, None]
         cam = torch.cat([lift, torch.zeros_like(lift[..., :1])], -1)
         head = (cam @ R).cpu().numpy().astype(np.float64)          # R^T applied to row vectors
-        neutral = prob.identity_shape()[0].cpu().numpy().astype(np.float64)
-    D = head[used].reshape(int(used.sum()), -1)
+    D = rigid_masked(head[used]).reshape(int(used.sum()), -1)
     D = D - D.mean(axis=0)
-    rigid = [np.tile(e, (68, 1)).reshape(-1) for e in np.eye(3)]
-    rigid += [np.cross(e, neutral).reshape(-1) for e in np.eye(3)]
-    Q, _ = np.linalg.qr(np.stack(rigid, 1))
-    D = D - (D @ Q) @ Q.T
     _, S, Vt = np.linalg.svd(D, full_matrices=False)
     k = min(k, len(S))
-    return (Vt[:k] * (S[:k] / np.sqrt(len(D)))[:, None]).reshape(k, 68, 3)
+    return rigid_masked((Vt[:k] * (S[:k] / np.sqrt(len(D)))[:, None]).reshape(k, 68, 3))
 
 
 def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, settings: FitSettings,
@@ -543,16 +609,21 @@ def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, s
     outlier_px = max(settings.outlier_px * scale, MIN_OUTLIER_PX)
     used = _drop_outliers(prob, used, valid, outlier_px, settings.max_outlier_fraction)
     prob.set_temporal(True)
+    _weigh_frames(prob, used, settings.frame_robust)
     prob.run("full", settings.iterations, "pose+shape")
     before = used.sum()
     used = _drop_outliers(prob, used, valid, outlier_px, settings.max_outlier_fraction)
-    if used.sum() < before:
+    _weigh_frames(prob, used, settings.frame_robust)
+    if used.sum() < before or settings.frame_robust > 0:
         prob.run("full", max(30, settings.iterations // 2), "refit")
     err = prob.rmse_px()
     video_modes = np.zeros((0, 68, 3))
     if settings.video_modes > 0 and used.sum() > 2 * settings.video_modes:
         video_modes = residual_modes(prob, used, settings.video_modes)
         prob.add_expression_modes(video_modes)
+        # The video modes now hold the jaw motion the model lacks (estimated while the pose leant on the
+        # rigid landmarks), so the speech landmarks can count in full again.
+        prob.set_mouth_weight(1.0)
         prob.run("full", max(30, settings.iterations // 2), "video modes")
         err = prob.rmse_px()
     mean_err = float(err[used].mean())
@@ -574,6 +645,22 @@ def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, s
     return Track(focal=float(focal), cx=cx, cy=cy, size=int(size), R=R, t=t, expression=expression,
                  identity=identity, reproj_err=reproj, used=used, model=model.name,
                  focal_candidates=cands, focal_objective=objective, video_modes=video_modes)
+
+
+def _weigh_frames(prob: Problem, used: np.ndarray, robust: float) -> np.ndarray:
+    """Give each used frame a data weight 1 / (1 + (e / (robust * median e))^2) from its weighted
+    landmark RMSE e (a Cauchy weight per frame), so that frames whose landmarks are off as a whole
+    (motion blur, the first/last frames of a clip) follow their neighbours; robust <= 0: all 1."""
+    weights = used.astype(np.float64)
+    if robust > 0 and used.sum() >= 3:
+        err = prob.weighted_rmse_px()
+        scale = robust * max(float(np.median(err[used])), 1e-6)
+        weights = weights / (1.0 + (err / scale) ** 2)
+        worst = np.flatnonzero(used)[np.argsort(weights[used])[:5]]
+        log.info("frame weights: mean %.2f, lowest %s", weights[used].mean(),
+                 ", ".join(f"{i} ({weights[i]:.2f})" for i in worst))
+    prob.set_used(weights)
+    return weights
 
 
 def _drop_outliers(prob: Problem, used: np.ndarray, valid: np.ndarray, limit_px: float,
