@@ -57,6 +57,11 @@ def test_training_learns_and_writes_outputs(dataset, tmp_path, triplane):
     first, last = sum(log["loss"][:10]) / 10, sum(log["loss"][-10:]) / 10
     assert last < 0.9 * first, (first, last)
     assert math.isfinite(log["final"]["psnr_head_train"])
+    regions = log["final"]["psnr_regions_train"]
+    assert set(regions) == {"border", "mouth", "face_rest", "head", "head_no_mouth"}
+    assert math.isfinite(log["final"]["psnr_head_no_mouth_train"])
+    shares = log["final"]["region_error_share_train"]
+    assert math.isclose(shares["border"] + shares["mouth"] + shares["face_rest"], 1.0, abs_tol=1e-3)
     assert log["final"]["active_sh_degree"] == 3
     head = CanonicalHead.load(tmp_path / "head.pt")
     assert head.gaussians.num == log["final"]["n_gaussians"] == len(ply.read_gaussians(tmp_path / "gaussians.ply")["means"])

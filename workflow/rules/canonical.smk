@@ -11,6 +11,7 @@ rule train_canonical:
         gt="results/{dataset}/face/gt",
         torso_bg="results/{dataset}/face/torso_bg",
         parsing="results/{dataset}/face/parsing",
+        lips="results/{dataset}/face/lips.npy",
         track="results/{dataset}/fit/track.npz",
         split="results/{dataset}/split.json",
         points=canonical_points,

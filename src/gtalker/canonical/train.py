@@ -5,6 +5,9 @@ Random training view per step (batch 1), render over the frame's torso/backgroun
 and networks decayed exponentially), SH degree +1 every `sh_increase_every` steps, 3DGS densification.
 An atomic checkpoint is written every `checkpoint_every` steps next to the outputs; a rerun after an
 interruption resumes from it when the settings and inputs are unchanged, and it is removed on success.
+The final evaluation on training views reports PSNR in the head mask, the full frame, and per face region
+(gtalker.canonical.regions), including the head mask without the mouth box of face/lips.npy: a static
+head cannot follow the moving mouth, so that is the figure that measures the canonical stage itself.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from gtalker.canonical.losses import photometric_loss, psnr
 from gtalker.canonical.model import CanonicalHead
+from gtalker.canonical.regions import RegionErrors, head_regions
 from gtalker.common import InputError, atomic_path, write_json
 from gtalker.data import FrameDataset, read_split
 from gtalker.splat import ply
@@ -181,9 +185,12 @@ def load_checkpoint(path: Path, fp: str) -> dict | None:
 
 
 def evaluate(head: CanonicalHead, ds: FrameDataset, views: list[int], backend: str,
-             device: torch.device) -> dict[str, float]:
-    """Mean PSNR (head mask and full frame) over dataset items `views`."""
-    head_psnr, full_psnr = [], []
+             device: torch.device) -> dict[str, Any]:
+    """PSNR over dataset items `views`: means over the views of the per-view PSNR in the head mask, in the
+    head mask without the mouth box, and in the full frame; and PSNR pooled over the views per face region
+    (gtalker.canonical.regions: border, mouth box, rest; head, head without the mouth box)."""
+    head_psnr, no_mouth_psnr, full_psnr = [], [], []
+    regions = RegionErrors()
     with torch.no_grad():
         attrs = head.activate(head.raw_attributes())
         for i in views:
@@ -194,9 +201,18 @@ def evaluate(head: CanonicalHead, ds: FrameDataset, views: list[int], backend: s
             pred = out.color.cpu()
             head_psnr.append(psnr(pred, item["image"], item["head_mask"]))
             full_psnr.append(psnr(pred, item["image"]))
-    finite = [p for p in head_psnr if math.isfinite(p)]
-    return {"psnr_head": float(np.mean(finite)) if finite else float("nan"),
-            "psnr_full": float(np.mean(full_psnr)), "n_views": len(views)}
+            parts = head_regions(item["head_mask"].numpy(), item["lip_box"].numpy())
+            regions.add(pred.numpy(), item["image"].numpy(), parts)
+            no_mouth_psnr.append(psnr(pred, item["image"], torch.from_numpy(parts["head_no_mouth"])))
+
+    def mean(values: list[float]) -> float:
+        finite = [p for p in values if math.isfinite(p)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    return {"psnr_head": mean(head_psnr), "psnr_head_no_mouth": mean(no_mouth_psnr),
+            "psnr_full": float(np.mean(full_psnr)), "n_views": len(views),
+            "regions": {name: round(v, 3) for name, v in regions.psnr().items()},
+            "region_share": {name: round(v, 4) for name, v in regions.share().items()}}
 
 
 def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: str, cfg: CanonicalConfig,
@@ -205,7 +221,7 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
     root = Path(dataset_dir)
     split = read_split(root)
     ds = FrameDataset(str(root), split["train"], cfg.resolution,
-                      fields=("image", "background", "head_mask", "K", "viewmat"))
+                      fields=("image", "background", "head_mask", "K", "viewmat", "lip_box"))
     ckpt_path = Path(checkpoint) if checkpoint else Path(head_out).with_name("checkpoint.pt")
     fp = fingerprint(cfg, [root / "split.json", root / "fit" / "track.npz", Path(points)])
     torch.manual_seed(cfg.seed)
@@ -302,6 +318,8 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
              "eval_time_s": round(time.perf_counter() - t_eval, 2), "device": str(device),
              "backend": cfg.backend, "active_sh_degree": head.gaussians.active_sh_degree,
              "psnr_head_train": round(metrics["psnr_head"], 3), "psnr_full_train": round(metrics["psnr_full"], 3),
+             "psnr_head_no_mouth_train": round(metrics["psnr_head_no_mouth"], 3),
+             "psnr_regions_train": metrics["regions"], "region_error_share_train": metrics["region_share"],
              "eval_views": metrics["n_views"]}
     log.info("final: %s", final)
     head.cpu()
