@@ -6,6 +6,7 @@ A stage may import this module and `gtalker.io`, never another stage's internals
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -24,6 +25,15 @@ SAMPLE_RATE = 16000
 
 class InputError(RuntimeError):
     """Bad user input: the message names the file/frame/key and says what to do."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def setup_logging(name: str, level: int = logging.INFO) -> logging.Logger:

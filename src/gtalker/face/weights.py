@@ -14,7 +14,6 @@ CLI (used by the download rules):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import logging
 import os
@@ -24,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import InputError, atomic_path, setup_logging, sha256_file
 
 log = logging.getLogger("gtalker.face.weights")
 
@@ -78,18 +77,9 @@ def spec(name: str) -> WeightSpec:
     return WEIGHTS[name]
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: str | os.PathLike, ws: WeightSpec) -> None:
     """Raise InputError when the file's sha256 does not match the spec (full digest or prefix)."""
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if not digest.startswith(ws.sha256.lower()):
         raise InputError(
             f"{path}: sha256 {digest} does not match the expected {ws.sha256} for {ws.filename}; "

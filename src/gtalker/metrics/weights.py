@@ -6,7 +6,6 @@ The download rules (workflow/rules/evaluate.smk) call `python -m gtalker.metrics
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -14,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gtalker.common import InputError, atomic_path
+from gtalker.common import InputError, atomic_path, sha256_file
 
 log = logging.getLogger("gtalker.metrics.weights")
 
@@ -47,18 +46,9 @@ WEIGHTS = {
 }
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: str | os.PathLike, w: Weights) -> str:
     """Check the file's sha256 against the published one (when there is one); return the digest."""
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if w.sha256 is None:
         log.warning("%s: no published sha256 for %s; got %s (record it to detect changes)", path,
                     w.filename, digest)

@@ -7,7 +7,6 @@ with a sha256 check.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gtalker.common import InputError, atomic_path
+from gtalker.common import InputError, atomic_path, sha256_file
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"
@@ -86,15 +85,6 @@ def load_vgg16(path: str | os.PathLike) -> VGG16Features:
         raise InputError(f"{p}: not a VGG16 state dict (missing {sorted(missing)[:3]}...)")
     model.features.load_state_dict({k.split(".", 1)[1]: v for k, v in wanted.items()})
     return model
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_vgg16(out: str | os.PathLike, url: str = VGG16_URL, sha256: str = VGG16_SHA256) -> None:

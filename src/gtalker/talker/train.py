@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from gtalker.canonical.model import CanonicalHead
-from gtalker.common import InputError, atomic_path, read_json, write_json
+from gtalker.common import InputError, atomic_path, read_json, sha256_file, write_json
 from gtalker.data import FrameDataset
 from gtalker.talker.deform import DeformConfig
 from gtalker.talker.losses import psnr, talker_loss
@@ -94,21 +94,12 @@ class StepBatchSampler(Sampler[list[int]]):
         return max(0, self.total - self.start)
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_identity(deform: DeformConfig, train: TrainConfig, head_path: str, features_path: str,
                  train_indices: list[int]) -> str:
     """A hash of everything a checkpoint depends on; a checkpoint resumes only when it matches."""
     payload = {
-        "deform": deform.to_dict(), "train": asdict(train), "head": file_digest(head_path),
-        "features": file_digest(features_path), "train_indices": train_indices,
+        "deform": deform.to_dict(), "train": asdict(train), "head": sha256_file(head_path),
+        "features": sha256_file(features_path), "train_indices": train_indices,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
