@@ -73,6 +73,18 @@ def planned_rules(proc: subprocess.CompletedProcess) -> dict[str, int]:
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny scenes gain nothing from threads, and spinning OpenMP
+    threads crawl on a busy CPU (use with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_video(tmp_path: Path) -> Path:
     """A 2 s 96x96 25 fps video with a sine tone."""
     return make_video(tmp_path / "tiny.mp4")

@@ -18,13 +18,7 @@ from gtalker.splat.synthetic import write_dataset
 STEPS = 60
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny scenes gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from gtalker.splat.rasterize import RenderOutput, rasterize
 from gtalker.splat.sh import eval_sh, rgb_to_sh
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny scenes gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_scene(n: int, seed: int, dtype=torch.float32, spread: float = 0.35):
