@@ -11,8 +11,8 @@ features, and evaluates each with the evaluate step's CLI:
 "other" takes the features of the frames `shift` frames away (circularly), so every validation frame hears
 real speech of the same speaker said at another time. Speech has rhythm, so a passage at a given shift
 can open and close the mouth in step with the validation one by chance; the shift is therefore chosen
-where the real mouth opening (inner-lip gap of the tracked landmarks) of the two passages is least
-correlated, and that chance level is reported beside the result. Prints the figures and saves
+where the real mouth opening of the two passages (the evaluation's measure, on the face stage's
+landmarks) is least correlated, and that chance level is reported beside the result. Prints the figures and saves
 benchmarks/lipsync_control.json (git-ignored).
 
   python benchmarks/lipsync_control.py --workdir DIR [--dataset demo] [--variant base]
@@ -34,6 +34,10 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from gtalker.metrics.landmarks import mouth_opening  # noqa: E402
+
 KEYS = ("psnr", "ssim", "lmd", "mouth_open_r", "av_offset_frames")
 
 
@@ -53,12 +57,6 @@ def render_settings(config_path: Path) -> dict[str, str]:
     return {"--size": str(size), "--fps": str(cfg.get("preprocess", {}).get("fps", 25)),
             "--train-filter": str(render.get("train_filter", True)).lower(),
             "--raster-size": str(render.get("raster_size", "train"))}
-
-
-def mouth_gap(landmarks_path: Path) -> np.ndarray:
-    """Inner-lip gap per frame (mean of landmarks 66-62, 67-61, 65-63 vertical distances)."""
-    lms = np.load(landmarks_path)["lms"].astype(np.float64)
-    return np.mean([lms[:, lo, 1] - lms[:, up, 1] for up, lo in ((61, 67), (62, 66), (63, 65))], axis=0)
 
 
 def pick_shift(gap: np.ndarray, val: list[int]) -> tuple[int, float]:
@@ -103,7 +101,8 @@ def control(workdir: Path, dataset: str, variant: str, config_path: Path, thread
     backend = features[0].stem.removeprefix("features_")
     flags = render_settings(config_path)
     val = json.loads((root / "split.json").read_text())["val"]
-    shift, chance = pick_shift(mouth_gap(root / "face" / "landmarks.npz"), val)
+    opening = np.array([mouth_opening(lms) for lms in np.load(root / "face" / "landmarks.npz")["lms"]])
+    shift, chance = pick_shift(opening, val)
     print(f"other passage: shift {shift} frames; real mouth openings of the two passages r = {chance:.3f}")
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="lipsync_control_") as tmp_name:
