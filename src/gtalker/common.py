@@ -6,6 +6,7 @@ A stage may import this module and `gtalker.io`, never another stage's internals
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -45,6 +46,27 @@ def setup_logging(name: str, level: int = logging.INFO) -> logging.Logger:
         force=True,
     )
     return logging.getLogger(name)
+
+
+CliMain = Callable[..., int]
+
+
+def reports_input_errors(logger_name: str, *also: type[Exception]) -> Callable[[CliMain], CliMain]:
+    """Decorator for a step's CLI `main`: an InputError (whose message names the file and the fix), or
+    one of the exception types `also`, is logged as an error on `logger_name` and exits 1 with no
+    traceback; otherwise main's own return value."""
+    caught = (InputError, *also)
+
+    def wrap(main: CliMain) -> CliMain:
+        @functools.wraps(main)
+        def run(*args: Any, **kwargs: Any) -> int:
+            try:
+                return main(*args, **kwargs)
+            except caught as err:
+                logging.getLogger(logger_name).error("%s", err)
+                return 1
+        return run
+    return wrap
 
 
 def get_device(spec: str = "auto") -> "Any":

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from gtalker.common import SAMPLE_RATE, InputError, atomic_path, setup_logging
+from gtalker.common import SAMPLE_RATE, InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.io.audio import write_wav
 from gtalker.io.video import VideoWriter
 
@@ -387,6 +387,7 @@ def make_demo(out_video: str | os.PathLike, out_truth: str | os.PathLike, second
     log.info("wrote %s and %s", out_video, out_truth)
 
 
+@reports_input_errors("gtalker.demo")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -398,19 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speech-only", action="store_true",
                     help="write only speech audio (wav) to --out; --truth gets its annotation")
     args = ap.parse_args(argv)
-    log = setup_logging("gtalker.demo")
-    try:
-        if args.speech_only:
-            speech = synthesize_speech(args.seconds, args.seed)
-            write_wav(args.out, speech.samples)
-            with atomic_path(args.truth) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness)
-        else:
-            make_demo(args.out, args.truth, args.seconds, args.size, args.seed)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    setup_logging("gtalker.demo")
+    if args.speech_only:
+        speech = synthesize_speech(args.seconds, args.seed)
+        write_wav(args.out, speech.samples)
+        with atomic_path(args.truth) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness)
+    else:
+        make_demo(args.out, args.truth, args.seconds, args.size, args.seed)
     return 0
 
 

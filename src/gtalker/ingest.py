@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gtalker.common import SAMPLE_RATE, InputError, atomic_path, read_json, setup_logging, write_json
+from gtalker.common import (SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
+                            setup_logging, write_json)
 from gtalker.io.audio import fit_length, load_audio, write_wav
 from gtalker.io.video import extract_frames, probe
 
@@ -105,6 +106,7 @@ def run_audio(video: str, index: str, out: str, audio: str | None, start: float 
     return n_samples
 
 
+@reports_input_errors("gtalker.ingest")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(prog="python -m gtalker.ingest", description=__doc__,
@@ -132,17 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--end", type=float)
     args = ap.parse_args(argv)
     setup_logging("gtalker.ingest")
-    try:
-        if args.cmd == "probe":
-            write_json(args.out, probe_video(args.video, args.audio))
-        elif args.cmd == "frames":
-            run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
-                       args.end, args.jpeg_quality)
-        else:
-            run_audio(args.video, args.index, args.out, args.audio, args.start, args.end)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.cmd == "probe":
+        write_json(args.out, probe_video(args.video, args.audio))
+    elif args.cmd == "frames":
+        run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
+                   args.end, args.jpeg_quality)
+    else:
+        run_audio(args.video, args.index, args.out, args.audio, args.start, args.end)
     return 0
 
 

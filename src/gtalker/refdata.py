@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, read_json, setup_logging, write_json
+from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging, write_json
 from gtalker.face.writer import PNG_FAST, ImageWriter
 
 log = logging.getLogger("gtalker.refdata")
@@ -273,6 +273,7 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     return summary
 
 
+@reports_input_errors("gtalker.refdata")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -290,16 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--train-fraction", type=float, default=10 / 11)
     args = ap.parse_args(argv)
     setup_logging("gtalker.refdata")
-    try:
-        if args.cmd == "export":
-            summary = export_reference(args.results, args.out, args.features, args.features_backend,
-                                       not args.no_transforms)
-        else:
-            summary = import_reference(args.src, args.out, args.fps, args.train_fraction)
-        log.info("%s: %s", args.cmd, summary)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.cmd == "export":
+        summary = export_reference(args.results, args.out, args.features, args.features_backend,
+                                   not args.no_transforms)
+    else:
+        summary = import_reference(args.src, args.out, args.fps, args.train_fraction)
+    log.info("%s: %s", args.cmd, summary)
     return 0
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from gtalker.audio.features import BACKENDS, FeatureConfig, extract_features, frames_for_duration
 from gtalker.audio.mel import MelConfig
-from gtalker.common import FPS_DEFAULT, InputError, atomic_path, read_json, setup_logging
+from gtalker.common import (FPS_DEFAULT, InputError, atomic_path, read_json, reports_input_errors,
+                            setup_logging)
 from gtalker.io.audio import load_audio
 
 log = logging.getLogger("gtalker.audio")
@@ -99,15 +100,12 @@ def run_features(args: argparse.Namespace) -> np.ndarray:
     return feats
 
 
+@reports_input_errors("gtalker.audio")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("gtalker.audio")
-    try:
-        if args.command == "features":
-            run_features(args)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.command == "features":
+        run_features(args)
     return 0
 
 

@@ -21,7 +21,7 @@ import typing  # noqa: E402
 import torch  # noqa: E402
 
 from gtalker.canonical.train import CanonicalConfig, config_from_args, train  # noqa: E402
-from gtalker.common import InputError, get_device, setup_logging  # noqa: E402
+from gtalker.common import get_device, reports_input_errors, setup_logging  # noqa: E402
 
 
 def _bool(text: str) -> bool:
@@ -58,20 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors("gtalker.canonical")
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    logger = setup_logging("gtalker.canonical")
-    try:
-        if args["threads"] > 0:
-            torch.set_num_threads(args["threads"])
-        device = get_device(args["device"])
-        names = {f.name for f in dataclasses.fields(CanonicalConfig)}
-        cfg = config_from_args({k: v for k, v in args.items() if k in names})
-        train(args["dataset_dir"], args["points"], args["head"], args["ply"], args["log"], cfg, device,
-              checkpoint=args["checkpoint"])
-    except InputError as err:
-        logger.error("%s", err)
-        return 1
+    setup_logging("gtalker.canonical")
+    if args["threads"] > 0:
+        torch.set_num_threads(args["threads"])
+    device = get_device(args["device"])
+    names = {f.name for f in dataclasses.fields(CanonicalConfig)}
+    cfg = config_from_args({k: v for k, v in args.items() if k in names})
+    train(args["dataset_dir"], args["points"], args["head"], args["ply"], args["log"], cfg, device,
+          checkpoint=args["checkpoint"])
     return 0
 
 

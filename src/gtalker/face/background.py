@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.io.frames import frame_path, frame_paths, read_image, write_image
 
 log = logging.getLogger("gtalker.face.background")
@@ -106,6 +106,7 @@ def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_d
     return model.result(min_dist)
 
 
+@reports_input_errors("gtalker.face.background")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,13 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jpeg-quality", type=int, default=95)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.background")
-    try:
-        bg = extract_background(args.frames, args.parsing, args.stride, args.min_dist)
-        with atomic_path(args.out) as tmp:
-            write_image(tmp, bg, args.jpeg_quality)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    bg = extract_background(args.frames, args.parsing, args.stride, args.min_dist)
+    with atomic_path(args.out) as tmp:
+        write_image(tmp, bg, args.jpeg_quality)
     return 0
 
 

@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import atomic_path, reports_input_errors, setup_logging
 from gtalker.face.landmarks import load_track
 
 log = logging.getLogger("gtalker.face.blinks")
@@ -57,6 +57,7 @@ def write_au_csv(path: str, blinks: np.ndarray) -> None:
         tmp.write_text("\n".join(lines) + "\n")
 
 
+@reports_input_errors("gtalker.face.blinks")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,17 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-closed-ratio", type=float, default=0.6)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.blinks")
-    try:
-        track = load_track(args.landmarks)
-        blinks = normalise(eye_aspect_ratio(track.lms), args.open_percentile, args.closed_percentile,
-                           args.max_closed_ratio)
-        with atomic_path(args.out) as tmp:
-            np.save(tmp, blinks)
-        write_au_csv(args.au, blinks)
-        log.info("blinks: %d frames with eyes more than half closed", int((blinks > 0.5).sum()))
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    track = load_track(args.landmarks)
+    blinks = normalise(eye_aspect_ratio(track.lms), args.open_percentile, args.closed_percentile,
+                       args.max_closed_ratio)
+    with atomic_path(args.out) as tmp:
+        np.save(tmp, blinks)
+    write_au_csv(args.au, blinks)
+    log.info("blinks: %d frames with eyes more than half closed", int((blinks > 0.5).sum()))
     return 0
 
 

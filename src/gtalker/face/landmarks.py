@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.face.detectors import Detection, HogDetector, box_iou, make_landmarker
 from gtalker.io.frames import frame_paths, read_image
 
@@ -308,6 +308,7 @@ def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | No
     return filled
 
 
+@reports_input_errors("gtalker.face.landmarks")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -328,12 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrackerConfig(detect_every=args.detect_every, detect_size=args.detect_size,
                         min_patch_score=args.min_patch_score, max_gap=args.max_gap,
                         dark_threshold=args.dark_threshold, upscale=args.upscale)
-    try:
-        track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device)
-        save_track(args.out, track)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device)
+    save_track(args.out, track)
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from gtalker.common import InputError, atomic_path, read_json, setup_logging
+from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging
 from gtalker.face.landmarks import load_track
 
 log = logging.getLogger("gtalker.face.lips")
@@ -33,6 +33,7 @@ def lip_boxes(lms: np.ndarray, height: int, width: int) -> np.ndarray:
     return boxes.astype(np.int32)
 
 
+@reports_input_errors("gtalker.face.lips", KeyError)
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,18 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.lips")
-    try:
-        size = int(read_json(args.frames_json)["size"])
-        boxes = lip_boxes(load_track(args.landmarks).lms, size, size)
-        empty = np.nonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0]
-        if len(empty):
-            raise InputError(f"{args.landmarks}: lip boxes outside the image in frames {empty[:20].tolist()}")
-        with atomic_path(args.out) as tmp:
-            np.save(tmp, boxes)
-        log.info("lip boxes: mean side %.1f px", float(np.mean(boxes[:, 2] - boxes[:, 0])))
-    except (InputError, KeyError) as err:
-        log.error("%s", err)
-        return 1
+    size = int(read_json(args.frames_json)["size"])
+    boxes = lip_boxes(load_track(args.landmarks).lms, size, size)
+    empty = np.nonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0]
+    if len(empty):
+        raise InputError(f"{args.landmarks}: lip boxes outside the image in frames {empty[:20].tolist()}")
+    with atomic_path(args.out) as tmp:
+        np.save(tmp, boxes)
+    log.info("lip boxes: mean side %.1f px", float(np.mean(boxes[:, 2] - boxes[:, 0])))
     return 0
 
 

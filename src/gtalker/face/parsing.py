@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.face.heuristic import HeuristicConfig, parse_stream
 from gtalker.face.landmarks import load_track
 from gtalker.face.writer import ImageWriter
@@ -129,6 +129,7 @@ def parse_video(frames_dir: str, landmarks: str, out: str, out_fine: str, backen
     return {"frames": n, "frames_without_head": empty, "mean_head_fraction": head_frac / n}
 
 
+@reports_input_errors("gtalker.face.parsing")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.parsing")
     cfg = HeuristicConfig(**{k: getattr(args, k) for k in vars(defaults)})
-    try:
-        stats = parse_video(args.frames, args.landmarks, args.out, args.out_fine, args.backend, cfg,
-                            args.weights, args.size, args.batch, args.device)
-        log.info("parsing: %s", stats)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    stats = parse_video(args.frames, args.landmarks, args.out, args.out_fine, args.backend, cfg,
+                        args.weights, args.size, args.batch, args.device)
+    log.info("parsing: %s", stats)
     return 0
 
 

@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 
-from gtalker.common import InputError, read_json, setup_logging, write_json
+from gtalker.common import InputError, read_json, reports_input_errors, setup_logging, write_json
 
 log = logging.getLogger("gtalker.face.split")
 
@@ -26,6 +26,7 @@ def split_frames(n_frames: int, train_fraction: float) -> dict[str, list[int]]:
     return {"train": list(range(n_train)), "val": list(range(n_train, n_frames))}
 
 
+@reports_input_errors("gtalker.face.split", KeyError)
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,14 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.split")
-    try:
-        meta = read_json(args.frames_json)
-        split = split_frames(int(meta["n_frames"]), args.train_fraction)
-        write_json(args.out, split)
-        log.info("split: %d train, %d validation frames", len(split["train"]), len(split["val"]))
-    except (InputError, KeyError) as err:
-        log.error("%s", err)
-        return 1
+    meta = read_json(args.frames_json)
+    split = split_frames(int(meta["n_frames"]), args.train_fraction)
+    write_json(args.out, split)
+    log.info("split: %d train, %d validation frames", len(split["train"]), len(split["val"]))
     return 0
 
 

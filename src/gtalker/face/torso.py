@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, setup_logging
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.face.writer import ImageWriter
 from gtalker.io.frames import frame_path, frame_paths, read_image
 
@@ -144,6 +144,7 @@ def composite_video(frames_dir: str, parsing_dir: str, background: str, out_tors
     return len(paths)
 
 
+@reports_input_errors("gtalker.face.torso")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,13 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.torso")
     cfg = TorsoConfig(neck_extend=args.neck_extend, torso_extend=args.torso_extend, push_down=args.push_down)
-    try:
-        n = composite_video(args.frames, args.parsing, args.background, args.out_torso, args.out_gt,
-                            args.out_torso_bg, cfg, args.jpeg_quality)
-        log.info("torso images for %d frames", n)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    n = composite_video(args.frames, args.parsing, args.background, args.out_torso, args.out_gt,
+                        args.out_torso_bg, cfg, args.jpeg_quality)
+    log.info("torso images for %d frames", n)
     return 0
 
 

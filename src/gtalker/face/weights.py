@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gtalker.common import InputError, atomic_path, setup_logging, sha256_file
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, sha256_file
 
 log = logging.getLogger("gtalker.face.weights")
 
@@ -168,6 +168,7 @@ def dlib_model(filename: str) -> Path:
     return path
 
 
+@reports_input_errors("gtalker.face.weights")
 def main(argv: list[str] | None = None) -> int:
     """CLI: download or check a weights file."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,18 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--path", required=True)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.weights")
-    try:
-        if args.cmd == "download":
-            download(args.name, args.out)
-        else:
-            ws = spec(args.name)
-            if not Path(args.path).is_file():
-                raise InputError(missing_message(args.path, ws))
-            verify(args.path, ws)
-            log.info("%s: sha256 ok", args.path)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.cmd == "download":
+        download(args.name, args.out)
+    else:
+        ws = spec(args.name)
+        if not Path(args.path).is_file():
+            raise InputError(missing_message(args.path, ws))
+        verify(args.path, ws)
+        log.info("%s: sha256 ok", args.path)
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gtalker.common import InputError, read_json, setup_logging
+from gtalker.common import InputError, read_json, reports_input_errors, setup_logging
 
 if TYPE_CHECKING:
     from gtalker.fit.tracker import FitSettings
@@ -163,15 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@reports_input_errors("gtalker.fit")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; InputError -> logged, exit status 1."""
     args = build_parser().parse_args(argv)
-    log = setup_logging("gtalker.fit")
-    try:
-        args.func(args)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    setup_logging("gtalker.fit")
+    args.func(args)
     return 0
 
 

@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 
-from gtalker.common import InputError, get_device, setup_logging, write_json
+from gtalker.common import InputError, get_device, reports_input_errors, setup_logging, write_json
 
 log = logging.getLogger("gtalker.metrics")
 
@@ -96,29 +96,26 @@ def link_file(src: str, out: str) -> None:
             shutil.copyfile(src, tmp)
 
 
+@reports_input_errors("gtalker.metrics")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("gtalker.metrics")
-    try:
-        if args.command == "evaluate":
-            run_evaluate(args)
-        elif args.command == "compare":
-            from gtalker.metrics.compare import table_rows, write_markdown, write_tsv
+    if args.command == "evaluate":
+        run_evaluate(args)
+    elif args.command == "compare":
+        from gtalker.metrics.compare import table_rows, write_markdown, write_tsv
 
-            rows = table_rows(args.metrics)
-            write_tsv(rows, args.tsv)
-            write_markdown(rows, args.md)
-            log.info("%d rows -> %s, %s", len(rows), args.tsv, args.md)
-        elif args.command == "link":
-            link_file(args.src, args.out)
-        else:
-            from gtalker.metrics.weights import download
+        rows = table_rows(args.metrics)
+        write_tsv(rows, args.tsv)
+        write_markdown(rows, args.md)
+        log.info("%d rows -> %s, %s", len(rows), args.tsv, args.md)
+    elif args.command == "link":
+        link_file(args.src, args.out)
+    else:
+        from gtalker.metrics.weights import download
 
-            digest = download(args.name, args.out, args.url)
-            log.info("%s: sha256 %s", args.out, digest)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+        digest = download(args.name, args.out, args.url)
+        log.info("%s: sha256 %s", args.out, digest)
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from gtalker.common import InputError, get_device, setup_logging
+from gtalker.common import get_device, reports_input_errors, setup_logging
 
 
 def common_flags(p: argparse.ArgumentParser) -> None:
@@ -37,6 +37,7 @@ def common_flags(p: argparse.ArgumentParser) -> None:
                         "--size) and upsample it onto the full-size background")
 
 
+@reports_input_errors("gtalker.render")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gtalker.render", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,31 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     common_flags(att)
     att.add_argument("--max-frames", type=int, default=0, help="0 = the whole validation passage")
     args = ap.parse_args(argv)
-    log = setup_logging("gtalker.render")
-    try:
-        from gtalker.render import jobs
+    setup_logging("gtalker.render")
+    from gtalker.render import jobs
 
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        device = get_device(args.device)
-        if args.command == "val":
-            jobs.render_val(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                            args.out_video, args.out_frames, args.out_stats, args.size, args.fps, device,
-                            batch=args.batch, backend=args.backend, warmup=args.warmup,
-                            train_filter=args.train_filter == "true", inner_size=args.raster_size)
-        elif args.command == "custom":
-            jobs.render_custom(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                               args.out_video, args.size, args.fps, device, batch=args.batch,
-                               backend=args.backend, pose_source=args.pose_source,
-                               train_filter=args.train_filter == "true", inner_size=args.raster_size)
-        else:
-            jobs.render_attention(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                                  args.out_video, args.size, args.fps, device, max_frames=args.max_frames,
-                                  backend=args.backend, train_filter=args.train_filter == "true",
-                                  inner_size=args.raster_size)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    if args.command == "val":
+        jobs.render_val(args.model, args.dataset_dir, args.split, args.features, args.audio,
+                        args.out_video, args.out_frames, args.out_stats, args.size, args.fps, device,
+                        batch=args.batch, backend=args.backend, warmup=args.warmup,
+                        train_filter=args.train_filter == "true", inner_size=args.raster_size)
+    elif args.command == "custom":
+        jobs.render_custom(args.model, args.dataset_dir, args.split, args.features, args.audio,
+                           args.out_video, args.size, args.fps, device, batch=args.batch,
+                           backend=args.backend, pose_source=args.pose_source,
+                           train_filter=args.train_filter == "true", inner_size=args.raster_size)
+    else:
+        jobs.render_attention(args.model, args.dataset_dir, args.split, args.features, args.audio,
+                              args.out_video, args.size, args.fps, device, max_frames=args.max_frames,
+                              backend=args.backend, train_filter=args.train_filter == "true",
+                              inner_size=args.raster_size)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gtalker.common import InputError, get_device, setup_logging
+from gtalker.common import get_device, reports_input_errors, setup_logging
 from gtalker.talker.deform import DeformConfig
 
 INTERNAL = {"audio_channels", "feature_dim"}  # set from the data, not by the user
@@ -83,29 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@reports_input_errors("gtalker.talker")
 def main(argv: list[str] | None = None) -> int:
     from gtalker.talker.train import TrainConfig
 
     args = build_parser().parse_args(argv)
-    log = setup_logging("gtalker.talker")
-    try:
-        if args.command == "download-vgg":
-            from gtalker.talker.perceptual import download_vgg16
+    setup_logging("gtalker.talker")
+    if args.command == "download-vgg":
+        from gtalker.talker.perceptual import download_vgg16
 
-            download_vgg16(args.out)
-            return 0
-        from gtalker.talker.train import train
+        download_vgg16(args.out)
+        return 0
+    from gtalker.talker.train import train
 
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        deform_cfg = DeformConfig.from_dict(pick(args, DeformConfig))
-        train_cfg = TrainConfig.from_dict(pick(args, TrainConfig))
-        train(args.dataset_dir, args.head, args.features, args.split, args.out_model, args.out_log,
-              deform_cfg, train_cfg, get_device(args.device), checkpoint=args.checkpoint,
-              stop_after=args.stop_after)
-    except InputError as err:
-        log.error("%s", err)
-        return 1
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    deform_cfg = DeformConfig.from_dict(pick(args, DeformConfig))
+    train_cfg = TrainConfig.from_dict(pick(args, TrainConfig))
+    train(args.dataset_dir, args.head, args.features, args.split, args.out_model, args.out_log,
+          deform_cfg, train_cfg, get_device(args.device), checkpoint=args.checkpoint,
+          stop_after=args.stop_after)
     return 0
 
 
