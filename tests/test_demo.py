@@ -116,3 +116,27 @@ def test_speech_is_deterministic() -> None:
     b = synthesize_speech(2.0, seed=11)
     np.testing.assert_array_equal(a.samples, b.samples)
     assert len(a.samples) == 32000 and np.abs(a.samples).max() <= 0.8 + 1e-6
+
+
+def test_lip_spread_leaves_the_rigid_face_in_place() -> None:
+    """Spreading or rounding the lips moves the lips, never the nose tip, eyes, brows or upper outline,
+    which the tracking accuracy takes as moving with the head pose alone."""
+    geo = build_geometry(256)
+    lm = geo.landmarks
+    rigid = [0, 16, 17, 21, 22, 26, 27, 28, 29, 30, 36, 39, 42, 45]
+    ix, iy = np.round(lm[:, 0]).astype(int), np.round(lm[:, 1]).astype(int)
+    for width in (0.45, 1.15):
+        map_x, map_y, _ = jaw_maps(geo, 0.0, width)
+        moved = np.hypot(map_x[iy, ix] - ix, map_y[iy, ix] - iy)
+        assert moved[rigid].max() < 1e-3, (width, moved[rigid].max())
+        assert moved[[48, 54]].min() > 2.0, (width, moved[[48, 54]])   # the mouth corners do move
+
+
+def test_truth_landmarks_follow_the_lip_spread(demo: tuple[Path, dict, Path]) -> None:
+    """The generator's landmarks put the mouth corners where the warp puts them: mouth width in the
+    landmarks grows with the true width factor."""
+    _, truth, _ = demo
+    n = len(truth["mouth_width"])
+    lms = np.stack([truth_landmarks(truth, i) for i in range(n)])
+    width = np.linalg.norm(lms[:, 54] - lms[:, 48], axis=1)
+    assert np.corrcoef(width, truth["mouth_width"])[0, 1] > 0.95

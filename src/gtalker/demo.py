@@ -231,10 +231,24 @@ def jaw_maps(geo: Geometry, opening: float, width_factor: float) -> tuple[np.nda
     below = np.clip((ys - cy) / (2.0 * ramp) + 0.5, 0.0, 1.0)  # 0 above the lip line, 1 below
     fade = np.exp(-np.clip(ys - chin, 0, None) ** 2 / (0.5 * (0.35 * w0) ** 2))
     dy = gap * fx * below * fade
-    spread = np.exp(-(((xs - cx) / (0.9 * w0)) ** 2) - (((ys - cy) / (0.45 * w0)) ** 2))
+    spread = lip_spread_weight(geo, xs, ys)
     map_x = xs - (xs - cx) * (1.0 - 1.0 / width_factor) * spread
     map_y = ys - dy
     return map_x.astype(np.float32), map_y.astype(np.float32), dy
+
+
+def lip_spread_weight(geo: Geometry, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """How much the lips' spreading/rounding moves the point (xs, ys): 1 on the lip line, fading over
+    the cheeks beside the mouth and down the chin, and exactly 0 from the tip of the nose upwards, so
+    that the nose tip and bridge, eyes, brows and the upper face outline stay where the head pose puts
+    them (the nostrils move a little with the upper lip, as they do on a face)."""
+    cx, cy, w0, _ = _mouth_params(geo)
+    nose_tip = float(geo.landmarks[30, 1])
+    lips_top = float(geo.landmarks[[48, 51, 54], 1].min())
+    up = np.clip((ys - nose_tip) / max(lips_top - nose_tip, 1.0), 0.0, 1.0)
+    upper = up * up * (3.0 - 2.0 * up)                       # smoothstep: 0 at the nose tip, 1 at the lips
+    vertical = np.where(ys < cy, upper, np.exp(-(((ys - cy) / (0.45 * w0)) ** 2)))
+    return np.exp(-(((xs - cx) / (0.9 * w0)) ** 2)) * vertical
 
 
 def _paint_mouth(img: np.ndarray, geo: Geometry, opening: float, width_factor: float) -> None:
@@ -347,11 +361,13 @@ def truth_head_mask(truth: dict, i: int) -> np.ndarray:
 
 
 def truth_landmarks(truth: dict, i: int) -> np.ndarray:
-    """Approximate ground-truth 68 landmarks of frame i (jaw drop applied, then the head motion)."""
-    lm = truth["landmarks_ref"].astype(np.float64).copy()
+    """Approximate ground-truth 68 landmarks of frame i (jaw drop and lip spread applied, then the head
+    motion)."""
+    ref = truth["landmarks_ref"].astype(np.float64)
+    lm = ref.copy()
     size = int(truth["size"])
     geo = Geometry(head=np.zeros((1, 1, 3), np.uint8), mask=np.zeros((1, 1), np.float32),
-                   background=np.zeros((1, 1, 3), np.uint8), landmarks=lm, size=size)
+                   background=np.zeros((1, 1, 3), np.uint8), landmarks=ref, size=size)
     cx, cy, w0, chin = _mouth_params(geo)
     gap = float(truth["mouth_open"][i]) * 0.34 * w0
     fx = np.exp(-(((lm[:, 0] - cx) / (0.95 * w0)) ** 4))
@@ -359,6 +375,12 @@ def truth_landmarks(truth: dict, i: int) -> np.ndarray:
     below = np.clip((lm[:, 1] - cy) / (2.0 * ramp) + 0.5, 0.0, 1.0)
     fade = np.exp(-np.clip(lm[:, 1] - chin, 0, None) ** 2 / (0.5 * (0.35 * w0) ** 2))
     lm[:, 1] += gap * fx * below * fade
+    # The lips' spread moves x by (x - cx)(1 - 1/w) times the weight at the output point: solve for it.
+    k = 1.0 - 1.0 / float(truth["mouth_width"][i])
+    x = lm[:, 0].copy()
+    for _ in range(20):
+        x = lm[:, 0] + (x - cx) * k * lip_spread_weight(geo, x, lm[:, 1])
+    lm[:, 0] = x
     A = truth["affine"][i].astype(np.float64)
     return lm @ A[:, :2].T + A[:, 2]
 
