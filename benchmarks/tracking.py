@@ -126,7 +126,9 @@ def main() -> None:
                   f"deg (max {a['out_of_plane_deg_max']:.2f}), reprojection {a['reproj_rmse_px_mean_at_512']:.2f} px@512, "
                   f"max step roll {a['max_frame_step_roll_deg']:.3f} (truth {a['max_frame_step_roll_deg_truth']:.3f}) "
                   f"translation {a['max_frame_step_translation_px']:.2f} px "
-                  f"(truth {a['max_frame_step_translation_px_truth']:.2f}), mouth correlation: pitch "
+                  f"(truth {a['max_frame_step_translation_px_truth']:.2f}), largest step of the error roll "
+                  f"{a['max_frame_step_roll_error_deg']:.3f} translation {a['max_frame_step_translation_error_px']:.2f} px, "
+                  f"mouth correlation: pitch "
                   f"{a['pitch_mouth_corr']:+.2f} ({a['pitch_deg_per_mouth_open']:+.2f} deg per unit opening), "
                   f"translation y {a['translation_y_mouth_corr']:+.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,10 @@ def demo_accuracy(model: FaceModel, track: Track, truth: dict[str, Any]) -> dict
         "max_frame_step_translation_px": float(np.linalg.norm(np.diff(nose, axis=0), axis=1).max()) if n > 1 else 0.0,
         "max_frame_step_translation_px_truth":
             float(np.linalg.norm(np.diff(true_nose, axis=0), axis=1).max()) if n > 1 else 0.0,
+        # The jitter the fit adds to the true motion: the largest frame-to-frame change of its error.
+        "max_frame_step_roll_error_deg": float(np.abs(np.diff(d_roll)).max()) if n > 1 else 0.0,
+        "max_frame_step_translation_error_px":
+            float(np.linalg.norm(np.diff(offset, axis=0), axis=1).max()) if n > 1 else 0.0,
         # The mouth leaking into the head pose: correlation with the true mouth opening (truth: 0).
         "pitch_mouth_corr": _corr(euler[:, 0], mouth),
         "translation_y_mouth_corr": _corr(track.t[:n, 1], mouth),
