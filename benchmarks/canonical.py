@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     head = CanonicalHead.load(head_path)
     model_errs = RegionErrors()
+    view_parts: list[tuple[int, dict[str, np.ndarray]]] = []  # (frame index, regions) per view, reused below
     t0 = time.perf_counter()
     with torch.no_grad():
         attrs = head.activate(head.raw_attributes())
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             out = head.render(item["K"], item["viewmat"], size, size, background=item["background"],
                               backend=args.backend, attrs=attrs)
             regions = view_regions(root, item["index"], item, size, src, landmarks)
+            view_parts.append((item["index"], regions))
             model_errs.add(out.color.numpy(), item["image"].numpy(), regions)
     result["model"] = table(f"canonical head {head_path} ({head.gaussians.num} Gaussians)", model_errs)
     result["model_eval_s"] = round(time.perf_counter() - t0, 2)
@@ -149,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         affine = truth["affine"]
         mean = static_oracle(root, split["train"], affine)
         oracle_errs = RegionErrors()
-        for v in views:
-            item = ds[v]
-            pred, target = oracle_view(root, item["index"], mean, affine, size)
-            oracle_errs.add(pred, target, view_regions(root, item["index"], item, size, src, landmarks))
+        for index, regions in view_parts:
+            pred, target = oracle_view(root, index, mean, affine, size)
+            oracle_errs.add(pred, target, regions)
         result["static_oracle"] = table("static oracle (true motion, per-pixel mean of the training frames)",
                                         oracle_errs)
         result["static_ceiling_head_psnr"] = static_ceiling(oracle_errs)
