@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from gtalker.metrics.landmarks import mouth_opening  # noqa: E402
+from gtalker.metrics.lipsync import pearson  # noqa: E402
 
 KEYS = ("psnr", "ssim", "lmd", "mouth_open_r", "av_offset_frames")
 
@@ -73,7 +74,7 @@ def shift_correlations(gap: np.ndarray, val: list[int]) -> tuple[np.ndarray, np.
     idx = np.asarray(val)
     n, m = len(gap), len(val)
     shifts = np.arange(m, n - m + 1)
-    r = np.array([np.corrcoef(gap[idx], gap[(idx - s) % n])[0, 1] for s in shifts])
+    r = np.array([pearson(gap[idx], gap[(idx - s) % n]) for s in shifts])
     keep = np.isfinite(r)
     if not keep.any():
         raise SystemExit(f"the video ({n} frames) is too short for another passage of {m} frames")
@@ -87,14 +88,6 @@ def pick_shift(gap: np.ndarray, val: list[int]) -> tuple[int, float, float]:
     shifts, r = shift_correlations(gap, val)
     best = int(np.argmin(np.abs(r)))
     return int(shifts[best]), float(r[best]), float(np.quantile(np.abs(r), 0.95))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson r over the frames where both are finite (None when undefined)."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-        return None
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
 def feature_cases(features_path: Path, shift: int, backend: str, n_frames: int, fps: float,
@@ -152,7 +145,8 @@ def control(workdir: Path, dataset: str, variant: str, config_path: Path, thread
             rendered = np.array(metrics["per_frame"]["mouth_open_rendered"], np.float64)
             out[case] = {k: metrics.get(k) for k in KEYS}
             if heard_real[case] is not None:  # the real mouth of the passage whose audio was heard
-                out[case]["heard_mouth_r"] = pearson(rendered, heard_real[case])
+                r = pearson(rendered, heard_real[case])
+                out[case]["heard_mouth_r"] = r if np.isfinite(r) else None
             out[case]["mouth_motion_sd"] = float(np.nanstd(rendered))
             out[case]["seconds"] = round(time.perf_counter() - start, 1)
             print(f"{case:8s} " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
