@@ -12,11 +12,15 @@ CORES ?= all
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The versions pinned in envs/*.yaml (torch aside: TORCH_SPEC) constrain the pip setup, so that the tests
+# run with what the conda envs give (tests/test_envs.py checks they agree).
+$(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	grep -h -E '^ +- [A-Za-z0-9_.-]+==' envs/*.yaml | sed -E 's/^ +- //; s/ *#.*//' | grep -v '^torch==' \
+		| sort -u > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
