@@ -185,7 +185,21 @@ def test_deepspeech_backend_on_test_graph(tmp_path: Path, int64_lengths: bool):
     assert feats.shape == (30, 16, 29)
     logits = network_input(x) @ w + b  # 60 steps at 50 Hz, same as round(1.2 s * 50)
     assert len(logits) == 60
-    np.testing.assert_allclose(feats, frame_windows(logits, 30, 25), rtol=1e-4, atol=1e-4)
+    want = reference_ds_windows(logits)
+    assert want.shape == (30, 16, 29)
+    np.testing.assert_allclose(feats, want, rtol=1e-4, atol=1e-4)
+    # the last frames see zeros where the dropped final step would be (frame 29 covers steps 50..65)
+    assert np.abs(logits[-1]).max() > 0 and not feats[29, 9].any() and feats[29, 8].any()
+
+
+def reference_ds_windows(logits: np.ndarray) -> np.ndarray:
+    """The reference's windowing of the 50 Hz logits [L, 29] (AD-NeRF / GaussianTalker
+    deepspeech_features.py, as published): 1-step windows for i in range(0, L - 1) (so the final step
+    is left out), then 8 zero rows on each side and 16-step windows for i in range(0, len - 16, 2)."""
+    steps = np.stack([logits[i:i + 1] for i in range(0, len(logits) - 1)]).reshape(-1, logits.shape[1])
+    pad = np.zeros((8, logits.shape[1]))
+    padded = np.concatenate([pad, steps, pad])
+    return np.stack([padded[i:i + 16] for i in range(0, len(padded) - 16, 2)])
 
 
 def test_deepspeech_rejects_wrong_graph(tmp_path: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -143,15 +144,57 @@ class BrightestSpot(torch.nn.Module):
         return hm.view(1, 1, 64, 64).expand(1, 68, 64, 64).contiguous()
 
 
-def test_decode_heatmaps_maps_peaks_to_image_pixels():
+def face_alignment_point(hm: np.ndarray, center: tuple[float, float], scale: float) -> np.ndarray:
+    """One heatmap [64,64] -> image point by face-alignment's published steps (utils.get_preds_fromhm and
+    transform_np): 1-based argmax (x = (i - 1) % W + 1, y = floor((i - 1) / H) + 1), a quarter towards the
+    larger neighbour when inside (0 < x-1 < 63 and 0 < y-1 < 63), minus 0.5, then the inverse of
+    [[r/h, 0, r(-cx/h + .5)], [0, r/h, r(-cy/h + .5)], [0, 0, 1]] (r = 64, h = 200 scale), cast to int32."""
+    i = int(hm.reshape(-1).argmax()) + 1
+    p = np.array([(i - 1) % 64 + 1, np.floor((i - 1) / 64) + 1], np.float64)
+    px, py = int(p[0]) - 1, int(p[1]) - 1
+    if 0 < px < 63 and 0 < py < 63:
+        p += 0.25 * np.sign([hm[py, px + 1] - hm[py, px - 1], hm[py + 1, px] - hm[py - 1, px]])
+    p -= 0.5
+    h, r = 200.0 * scale, 64.0
+    t = np.array([[r / h, 0, r * (-center[0] / h + 0.5)], [0, r / h, r * (-center[1] / h + 0.5)], [0, 0, 1]])
+    return (np.linalg.pinv(t) @ np.array([p[0], p[1], 1.0]))[:2].astype(np.int32)
+
+
+@pytest.mark.parametrize("peak", [(10, 20), (31, 40), (0, 5), (63, 17)])
+def test_decode_heatmaps_gives_face_alignments_pixels(peak):
+    y, x = peak
     hm = np.zeros((68, 64, 64), np.float32)
-    hm[:, 10, 20] = 1.0
-    hm[0, 10, 21] = 0.5  # neighbour on the right: a quarter pixel to the right
-    pts, peaks = decode_heatmaps(hm, cx=100.0, cy=80.0, side=128.0)
-    scale = 128.0 / 64
-    assert np.allclose(pts[1], [100 + (20.5 - 32) * scale, 80 + (10.5 - 32) * scale])
-    assert np.isclose(pts[0, 0], 100 + (20.75 - 32) * scale)
+    hm[:, y, x] = 1.0
+    rng = np.random.default_rng(y * 64 + x)
+    for j in range(68):  # neighbours of different heights: each landmark moves its own quarter cell
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            if 0 <= y + dy < 64 and 0 <= x + dx < 64:
+                hm[j, y + dy, x + dx] = rng.uniform(0, 0.9)
+    center, scale = (251.3, 240.8), 1.87
+    pts, peaks = decode_heatmaps(hm, cx=center[0], cy=center[1], side=200.0 * scale)
+    want = np.stack([face_alignment_point(hm[j], center, scale) for j in range(68)])
+    assert np.array_equal(pts, want.astype(np.float32))
     assert np.allclose(peaks, 1.0)
+
+
+def test_fan_crop_cuts_as_face_alignment():
+    """face-alignment's crop: ul/br = int(inverse transform of crop pixels 1 and 256), image[ul:br] copied
+    (zero outside), resized to 256 with cv2 INTER_LINEAR: a bright pixel lands where that rule puts it."""
+    from gtalker.face.detectors import fan_crop
+
+    img = np.zeros((300, 320, 3), np.uint8)
+    img[140, 180] = 255
+    cx, cy, side = 170.4, 150.7, 230.0
+    crop = fan_crop(img, cx, cy, side)
+    ul = [int(side / 256 + c - side / 2) for c in (cx, cy)]
+    br = [int(side + c - side / 2) for c in (cx, cy)]
+    manual = np.zeros((br[1] - ul[1], br[0] - ul[0], 3), np.uint8)
+    manual[140 - ul[1], 180 - ul[0]] = 255
+    assert crop.shape == (256, 256, 3)
+    assert np.array_equal(crop, cv2.resize(manual, (256, 256), interpolation=cv2.INTER_LINEAR))
+    # near the border: the part outside the image is black
+    edge = fan_crop(np.full((100, 100, 3), 200, np.uint8), 10.0, 10.0, 80.0)
+    assert edge[0, 0].max() == 0 and edge[-1, -1].min() == 200
 
 
 def test_fan_backend_with_test_made_weights(tmp_path):

@@ -90,3 +90,40 @@ def test_missing_or_foreign_vgg_weights_name_the_file(tmp_path) -> None:
     torch.save({"weight": torch.zeros(1)}, bad)
     with pytest.raises(InputError, match="not a VGG16"):
         load_vgg16(bad)
+
+
+def reference_vgg_loss(vgg: VGG16Features, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The reference's steps (GaussianTalker utils/loss_utils.VGGPerceptualLoss, resize=True): NCHW images
+    minus the ImageNet mean over its std, bilinear resize to 224 x 224 (align_corners=False), then the
+    blocks features[:4], [4:9], [9:16], [16:23] in turn, summing the L1 distance after each."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (pred.permute(0, 3, 1, 2) - mean) / std
+    y = (target.permute(0, 3, 1, 2) - mean) / std
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+    y = torch.nn.functional.interpolate(y, size=(224, 224), mode="bilinear", align_corners=False)
+    loss = torch.zeros(())
+    for lo, hi in ((0, 4), (4, 9), (9, 16), (16, 23)):
+        block = vgg.features[lo:hi]
+        x, y = block(x), block(y)
+        loss = loss + torch.nn.functional.l1_loss(x, y)
+    return loss
+
+
+def test_perceptual_loss_resizes_to_224_as_the_reference() -> None:
+    torch.manual_seed(1)
+    perc = PerceptualLoss(VGG16Features())
+    a, b = images(2, 2, 128), images(3, 2, 128)
+    with torch.no_grad():
+        ours = float(perc(a, b))
+        want = float(reference_vgg_loss(perc.vgg, a, b))
+        # the loss at 128 px equals the loss of the same images resized to 224 first (resize and the
+        # per-channel normalisation commute), and differs from the loss without any resize
+        up = [torch.nn.functional.interpolate(t.permute(0, 3, 1, 2), size=(224, 224), mode="bilinear",
+                                              align_corners=False).permute(0, 2, 3, 1) for t in (a, b)]
+        resized = float(perc(*up))
+        native = sum(float(torch.nn.functional.l1_loss(fa, fb))
+                     for fa, fb in zip(perc.vgg(a, size=None), perc.vgg(b, size=None)))
+    assert ours == pytest.approx(want, rel=1e-5)
+    assert ours == pytest.approx(resized, rel=1e-4)
+    assert abs(native - ours) > 0.05 * ours

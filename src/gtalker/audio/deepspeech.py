@@ -3,13 +3,21 @@
 The reference input: 16 kHz audio in int16 units -> 26 MFCCs every 10 ms -> every second frame (50 Hz)
 -> 9 frames of context on each side (zero-padded) -> 19 x 26 = 494 values per step -> normalised by the
 mean and standard deviation of the whole matrix. The graph maps [1, T, 494] (+ the length T) to logits
-[T, 1, 29]; those are resampled onto round(duration * 50) steps.
+[T, 1, 29]; those are resampled onto L = round(duration * 50) steps, of which the reference keeps the
+first L - 1: its extraction first cuts the sequence into 1-step windows with `range(0, L - 1)`, which
+leaves out the final step, before the 16-step windows per video frame. We do the same, so that the last
+frames' windows equal the reference's (zero where the dropped step would be).
 
 Obtaining the graph: the DeepSpeech v0.1.0 frozen TensorFlow graph ("output_graph.pb" in
 deepspeech-0.1.0-models.tar.gz of the mozilla/DeepSpeech v0.1.0 release; the AD-NeRF/ER-NeRF helper
 code downloads the same graph as "deepspeech-0_1_0-b90017e8.pb"), converted once with tf2onnx:
     python -m tf2onnx.convert --graphdef output_graph.pb --output resources/deepspeech-0.1.0.onnx \
-        --inputs deepspeech/input_node:0,deepspeech/input_lengths:0 --outputs logits:0 --opset 13
+        --inputs input_node:0,input_lengths:0 --outputs logits:0 --opset 13
+The tensor names are the frozen graph's own: the reference loads it with
+`tf.import_graph_def(graph_def, name="deepspeech")`, which prefixes every name with "deepspeech/", and then
+asks for "deepspeech/input_node:0", "deepspeech/input_lengths:0" and "deepspeech/logits:0"; so in the file
+itself they are input_node:0, input_lengths:0 and logits:0. (This module finds the inputs by type, so
+any names work once converted.)
 """
 
 from __future__ import annotations
@@ -100,7 +108,8 @@ def _squeeze_batch(logits: np.ndarray) -> np.ndarray:
 
 def deepspeech_logits(samples: np.ndarray, model: str | os.PathLike, device: str = "cpu",
                       threads: int = 2, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Logits [round(duration * 50), K] (float32) at 50 Hz for 16 kHz float audio."""
+    """Logits [round(duration * 50) - 1, K] (float32) at 50 Hz for 16 kHz float audio (the final step
+    left out, as the reference's extraction does)."""
     if not Path(model).exists():
         raise InputError(missing_model_message(model))
     session = _session(model, device, threads)
@@ -112,4 +121,4 @@ def deepspeech_logits(samples: np.ndarray, model: str | os.PathLike, device: str
     log.info("DeepSpeech: %d steps of %d values through %s", len(inputs), inputs.shape[1], model)
     logits = _squeeze_batch(np.asarray(session.run(None, feed)[0]))
     out_len = int(round(len(samples) / sample_rate * FEATURE_RATE))
-    return resample_sequence(logits, FEATURE_RATE, FEATURE_RATE, out_len)
+    return resample_sequence(logits, FEATURE_RATE, FEATURE_RATE, out_len)[:-1]

@@ -153,34 +153,46 @@ def fan_crop_params(box: np.ndarray) -> tuple[float, float, float]:
     return cx, cy, side
 
 
+def fan_crop_corners(c: float, side: float) -> tuple[int, int]:
+    """face-alignment's crop bounds along one axis: its transform of crop pixels 1 and 256 (1-based) back
+    to the image, truncated towards zero (int), so the crop covers image pixels [lo, hi)."""
+    def back(p: float) -> int:
+        return int(p * side / FAN_INPUT + c - side / 2)
+    return back(1.0), back(float(FAN_INPUT))
+
+
 def fan_crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:
-    """The square crop of side `side` centred on (cx, cy), resized to 256x256 (zero outside)."""
-    s = FAN_INPUT / side
-    M = np.array([[s, 0, FAN_INPUT / 2 - s * cx], [0, s, FAN_INPUT / 2 - s * cy]], dtype=np.float64)
-    return cv2.warpAffine(rgb, M, (FAN_INPUT, FAN_INPUT), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    """FAN's 256x256 input as face-alignment cuts it: image pixels [x0, x1) x [y0, y1) (integer bounds of
+    `fan_crop_corners`, zero outside the image) copied, then resized with cv2 INTER_LINEAR."""
+    (x0, x1), (y0, y1) = fan_crop_corners(cx, side), fan_crop_corners(cy, side)
+    h, w = rgb.shape[:2]
+    out = np.zeros((max(1, y1 - y0), max(1, x1 - x0)) + rgb.shape[2:], dtype=rgb.dtype)
+    sx0, sx1, sy0, sy1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    return cv2.resize(out, (FAN_INPUT, FAN_INPUT), interpolation=cv2.INTER_LINEAR)
 
 
 def decode_heatmaps(hm: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks [K,2] in image pixels and peak values [K] from heatmaps [K,H,W] of a FAN crop.
+    """Landmarks [K,2] in image pixels and peak values [K] from heatmaps [K,H,W] of a FAN crop, as
+    face-alignment decodes them.
 
-    Peak = argmax, moved a quarter pixel towards the larger neighbour; heatmap pixel centres map linearly
-    onto the crop, the crop onto the image.
+    Peak = argmax cell centre (cell index + 0.5), moved a quarter cell towards the larger neighbour
+    (cells off the border only); heatmap units map onto the crop of side `side` around (cx, cy), and the
+    result is truncated to whole pixels (face-alignment returns int32 image coordinates).
     """
     k, h, w = hm.shape
     flat = hm.reshape(k, -1)
     idx = flat.argmax(axis=1)
     ys, xs = np.divmod(idx, w)
-    px, py = xs.astype(np.float64), ys.astype(np.float64)
+    px, py = xs.astype(np.float64) + 0.5, ys.astype(np.float64) + 0.5
     for j in range(k):
         x, y = xs[j], ys[j]
-        if 0 < x < w - 1:
+        if 0 < x < w - 1 and 0 < y < h - 1:
             px[j] += 0.25 * np.sign(hm[j, y, x + 1] - hm[j, y, x - 1])
-        if 0 < y < h - 1:
             py[j] += 0.25 * np.sign(hm[j, y + 1, x] - hm[j, y - 1, x])
-    scale = side / w
-    pts = np.stack([cx + (px + 0.5 - w / 2) * scale, cy + (py + 0.5 - h / 2) * scale], axis=1)
-    return pts.astype(np.float32), flat.max(axis=1)
+    pts = np.stack([px * side / w + cx - side / 2, py * side / h + cy - side / 2], axis=1)
+    return np.trunc(pts).astype(np.float32), flat.max(axis=1)
 
 
 class FanLandmarks:

@@ -24,6 +24,9 @@ VGG16_FILE = "resources/vgg16-397923af.pth"
 _LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"]
 # outputs taken after relu1_2, relu2_2, relu3_3, relu4_3 (indices into the Sequential)
 _TAPS = (3, 8, 15, 22)
+# the reference (GaussianTalker's VGGPerceptualLoss, resize=True) normalises with the ImageNet mean/std,
+# then resizes every image bilinearly (align_corners=False) to 224 x 224 before the network
+VGG_INPUT = 224
 
 
 class VGG16Features(nn.Module):
@@ -43,9 +46,12 @@ class VGG16Features(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
-    def forward(self, images: Tensor) -> list[Tensor]:
-        """[B,H,W,3] in [0,1] -> feature maps at the four taps."""
+    def forward(self, images: Tensor, size: int | None = VGG_INPUT) -> list[Tensor]:
+        """[B,H,W,3] in [0,1] -> feature maps at the four taps, the input first normalised and resized to
+        size x size as the reference does (None: at its own size)."""
         x = (images.permute(0, 3, 1, 2) - self.mean) / self.std
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         outs = []
         for i, layer in enumerate(self.features):
             x = layer(x)
@@ -55,7 +61,8 @@ class VGG16Features(nn.Module):
 
 
 class PerceptualLoss(nn.Module):
-    """Mean L1 distance of VGG16 features (frozen)."""
+    """Sum over relu1_2 .. relu4_3 of the mean L1 distance of VGG16 features (frozen), on images resized
+    to 224 x 224 as the reference computes it."""
 
     def __init__(self, vgg: VGG16Features) -> None:
         super().__init__()
