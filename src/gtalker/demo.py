@@ -305,9 +305,9 @@ def head_affine(geo: Geometry, rotation_deg: float, translation: np.ndarray, sca
     return M
 
 
-def render_frame(geo: Geometry, opening: float, width_factor: float, closure: float,
-                 affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One demo frame and its head mask (float 0..1)."""
+def render_head(geo: Geometry, opening: float, width_factor: float, closure: float,
+                affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The animated head layer placed by `affine` and its mask (float 0..1), at the output size."""
     s = geo.size
     map_x, map_y, _ = jaw_maps(geo, opening, width_factor)
     head = cv2.remap(geo.head, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -316,6 +316,13 @@ def render_frame(geo: Geometry, opening: float, width_factor: float, closure: fl
     _paint_blink(head, geo, closure)
     head = cv2.warpAffine(head, affine, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     mask = cv2.warpAffine(mask, affine, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return head, mask
+
+
+def render_frame(geo: Geometry, opening: float, width_factor: float, closure: float,
+                 affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One demo frame and its head mask (float 0..1)."""
+    head, mask = render_head(geo, opening, width_factor, closure, affine)
     m = mask[..., None]
     frame = geo.background.astype(np.float32) * (1 - m) + head.astype(np.float32) * m
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8), mask
@@ -353,8 +360,9 @@ def truth_head_mask(truth: dict, i: int) -> np.ndarray:
     """Boolean head mask of frame i, at the demo's size."""
     geo_size = int(truth["size"])
     geo = build_geometry(geo_size)
+    alpha = truth["head_alpha_ref"] if "head_alpha_ref" in truth else geo.mask  # a scene's own head layer
     map_x, map_y, _ = jaw_maps(geo, float(truth["mouth_open"][i]), float(truth["mouth_width"][i]))
-    mask = cv2.remap(geo.mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mask = cv2.remap(alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     mask = cv2.warpAffine(mask, truth["affine"][i].astype(np.float64), (geo_size, geo_size),
                           flags=cv2.INTER_LINEAR)
     return mask > 0.5
@@ -386,11 +394,18 @@ def truth_landmarks(truth: dict, i: int) -> np.ndarray:
 
 
 def make_demo(out_video: str | os.PathLike, out_truth: str | os.PathLike, seconds: float = 20.0,
-              size: int = 512, seed: int = 0, fps: float = FPS) -> None:
-    """Write the demo mp4 (H.264 + AAC) and its ground-truth npz."""
+              size: int = 512, seed: int = 0, fps: float = FPS, scene: str = "default") -> None:
+    """Write the demo mp4 (H.264 + AAC) and its ground-truth npz; scene 'hard' is gtalker.demo_scene's."""
     log = setup_logging("gtalker.demo")
     if size % 2:
         raise InputError(f"demo.size={size}: must be even (H.264 with yuv420p needs even sizes)")
+    if scene != "default":
+        from gtalker.demo_scene import SCENES, make_hard_demo
+
+        if scene not in SCENES:
+            raise InputError(f"demo.scene '{scene}': unknown; use one of {', '.join(SCENES)}")
+        make_hard_demo(out_video, out_truth, seconds, size, seed)
+        return
     truth, speech = make_truth(seconds, size, seed, fps)
     n = len(truth["mouth_open"])
     log.info("demo: %d frames of %dx%d at %g fps, seed %d", n, size, size, fps, seed)
@@ -418,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scene", default="default", help="default, or hard (gtalker.demo_scene: moving "
+                    "background, camera shake, flicker, low resolution, strong compression, 29.97 fps)")
     ap.add_argument("--speech-only", action="store_true",
                     help="write only speech audio (wav) to --out; --truth gets its annotation")
     args = ap.parse_args(argv)
@@ -429,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness)
     else:
-        make_demo(args.out, args.truth, args.seconds, args.size, args.seed)
+        make_demo(args.out, args.truth, args.seconds, args.size, args.seed, scene=args.scene)
     return 0
 
 
