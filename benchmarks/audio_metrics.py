@@ -22,7 +22,7 @@ import torch
 
 from gtalker.audio import FeatureConfig, extract_features
 from gtalker.audio.mfcc import mfcc
-from gtalker.metrics.image import psnr, ssim
+from gtalker.imaging import psnr, ssim
 from gtalker.metrics.landmarks import MouthMeter, mouth_distance
 from gtalker.metrics.lpips import LPIPS, lpips_distance
 from gtalker.metrics.syncnet import SyncNet
@@ -85,8 +85,8 @@ def bench_metrics() -> dict:
     rng = np.random.default_rng(0)
     rend = np.clip(real + rng.normal(0, 6, real.shape), 0, 255).astype(np.uint8)
     res = {}
-    res["psnr_ms"] = 1000 * timed(lambda: psnr(rend, real))[0]
-    t, ours = timed(lambda: ssim(rend, real))
+    res["psnr_ms"] = 1000 * timed(lambda: psnr(rend, real, data_range=255.0))[0]
+    t, ours = timed(lambda: ssim(rend, real, data_range=255.0, border="valid"))
     t_sk, ref = timed(lambda: structural_similarity(rend, real, gaussian_weights=True, sigma=1.5,
                                                     use_sample_covariance=False, data_range=255, channel_axis=2))
     res.update(ssim_ms=1000 * t, ssim_skimage_ms=1000 * t_sk, ssim_abs_diff=abs(ours - ref))

@@ -12,7 +12,8 @@ import pytest
 from conftest import ffmpeg
 from gtalker.audio import FeatureConfig, MelConfig, extract_features
 from gtalker.audio.__main__ import main as audio_main
-from gtalker.audio.deepspeech import context_windows, network_input
+from gtalker.audio.deepspeech import network_input
+from gtalker.audio.windowing import context_windows
 from gtalker.audio.mel import log_mel
 from gtalker.audio.windowing import frame_windows
 from gtalker.common import InputError, write_json

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gtalker.common import InputError
-from gtalker.data import FrameDataset, audio_windows, read_split, scale_intrinsics
+from gtalker.data import FrameDataset, read_split
 from gtalker.splat.synthetic import write_dataset
 
 
@@ -40,22 +40,6 @@ def test_items_have_the_agreed_fields(dataset):
     assert item["lip_box"].dtype == torch.int64 and item["lip_box"].shape == (4,)
     assert item["audio"].shape == (8, 16, 2)
     assert isinstance(item["blink"], float)
-
-
-def test_intrinsics_follow_pixel_centre_convention():
-    K = np.array([[100.0, 0, 63.5], [0, 100.0, 63.5], [0, 0, 1]])
-    half = scale_intrinsics(K, (128, 128), (64, 64))
-    # The image centre (W-1)/2 maps to the new centre; focal halves.
-    assert half[0, 2] == pytest.approx(31.5) and half[0, 0] == pytest.approx(50.0)
-
-
-def test_audio_windows_are_zero_padded():
-    feats = np.arange(5 * 16 * 1, dtype=np.float32).reshape(5, 16, 1) + 1
-    w = audio_windows(feats, 0)
-    assert w.shape == (8, 16, 1)
-    assert np.all(w[:4] == 0) and np.array_equal(w[4:], feats[0:4])
-    w = audio_windows(feats, 4)
-    assert np.array_equal(w[:5], feats[0:5]) and np.all(w[5:] == 0)
 
 
 def test_cache_is_bounded_and_fields_are_lazy(dataset):

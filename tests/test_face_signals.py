@@ -10,6 +10,7 @@ import pytest
 
 from gtalker.common import InputError
 from gtalker.face import blinks, lips, split, weights
+from gtalker.weights import WeightSpec, download
 
 
 def eye_landmarks(openness: np.ndarray) -> np.ndarray:
@@ -84,19 +85,19 @@ def test_weights_download_checks_sha256(tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"weights" * 100)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
-    spec = weights.WeightSpec(name="t", filename="t.bin", sha256=digest[:10], urls=(src.as_uri(),),
-                              offline_backend="heuristic", config_key="parsing.backend")
-    out = weights.download(spec, tmp_path / "res" / "t.bin")
+    spec = WeightSpec(name="t", filename="t.bin", sha256=digest[:10], urls=(src.as_uri(),),
+                              instead=weights.NO_WEIGHTS.format(key="parsing.backend", backend="heuristic"))
+    out = download(spec, tmp_path / "res" / "t.bin")
     assert out.read_bytes() == src.read_bytes()
-    bad = weights.WeightSpec(name="t", filename="t.bin", sha256="0" * 64, urls=(src.as_uri(),),
-                             offline_backend="heuristic", config_key="parsing.backend")
+    bad = WeightSpec(name="t", filename="t.bin", sha256="0" * 64, urls=(src.as_uri(),),
+                             instead=weights.NO_WEIGHTS.format(key="parsing.backend", backend="heuristic"))
     with pytest.raises(InputError, match="sha256"):
-        weights.download(bad, tmp_path / "res" / "bad.bin")
+        download(bad, tmp_path / "res" / "bad.bin")
     assert not (tmp_path / "res" / "bad.bin").exists()
-    unreachable = weights.WeightSpec(name="t", filename="t.bin", sha256=digest, urls=((tmp_path / "no").as_uri(),),
-                                     offline_backend="heuristic", config_key="parsing.backend")
+    unreachable = WeightSpec(name="t", filename="t.bin", sha256=digest, urls=((tmp_path / "no").as_uri(),),
+                                     instead=weights.NO_WEIGHTS.format(key="parsing.backend", backend="heuristic"))
     with pytest.raises(InputError, match="could not download.*parsing.backend: heuristic"):
-        weights.download(unreachable, tmp_path / "res" / "u.bin")
+        download(unreachable, tmp_path / "res" / "u.bin")
 
 
 def test_registered_weights_and_dlib_models():

@@ -149,7 +149,7 @@ def test_upsampled_head_keeps_the_background_sharp(tmp_path: Path) -> None:
     from gtalker.canonical.model import CanonicalHead
     from gtalker.data import FrameDataset
     from gtalker.talker.model import Conditions, TalkingHead
-    from gtalker.talker.tokens import audio_windows
+    from gtalker.audio.windowing import windows
 
     write_talking_dataset(tmp_path, n_frames=10, n_val=2, size=32, n_gaussians=300, distance=0.9)
     cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32})
@@ -162,7 +162,7 @@ def test_upsampled_head_keeps_the_background_sharp(tmp_path: Path) -> None:
     data = FrameDataset(str(tmp_path), val, 64, fields=("background", "K", "viewmat", "blink"))
     for k, i in enumerate(val):
         item = data[k]
-        cond = Conditions(torch.as_tensor(audio_windows(feats, i))[None], torch.tensor([item["blink"]]),
+        cond = Conditions(torch.as_tensor(windows(feats, i))[None], torch.tensor([item["blink"]]),
                           item["viewmat"][None])
         with torch.no_grad():
             attrs = model.deformed(cond)[0][0]

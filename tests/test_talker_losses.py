@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gtalker.common import InputError, sha256_file
-from gtalker.talker.losses import lip_l1, psnr, ssim, talker_loss
+from gtalker.imaging import psnr, ssim
+from gtalker.talker.losses import lip_l1, talker_loss
 from gtalker.talker.perceptual import PerceptualLoss, VGG16Features, load_vgg16
 
 WEIGHTS = {"l1": 0.8, "ssim": 0.2, "lip": 0.4, "perceptual": 0.01}

@@ -9,7 +9,7 @@ import torch
 from gtalker.common import InputError
 from gtalker.talker.attention import SpatialAudioAttention
 from gtalker.talker.deform import DeformConfig, DeformationModel, feature_dim, positional_encoding
-from gtalker.talker.tokens import AudioEncoder, ConditionTokens, EyeEncoder, ViewEncoder, audio_windows
+from gtalker.talker.tokens import AudioEncoder, ConditionTokens, EyeEncoder, ViewEncoder
 
 SHAPES = {"means": (3,), "log_scales": (3,), "quats": (4,), "opacity_logits": (), "sh": (16, 3)}
 
@@ -21,22 +21,6 @@ def conditions(batch: int = 3, channels: int = 5) -> tuple[torch.Tensor, torch.T
     viewmat = torch.eye(4).repeat(batch, 1, 1)
     viewmat[:, :3, 3] = torch.rand(batch, 3, generator=g)
     return audio, blink, viewmat
-
-
-def test_audio_windows_zero_pad_at_both_ends() -> None:
-    feats = np.arange(5 * 16 * 2, dtype=np.float32).reshape(5, 16, 2) + 1
-    w = audio_windows(feats, 0)
-    assert w.shape == (8, 16, 2)
-    assert np.all(w[:4] == 0) and np.array_equal(w[4], feats[0]) and np.array_equal(w[7], feats[3])
-    w = audio_windows(feats, 4)
-    assert np.array_equal(w[0], feats[0]) and np.array_equal(w[4], feats[4]) and np.all(w[5:] == 0)
-
-
-def test_audio_windows_match_the_audio_stage() -> None:
-    windowing = pytest.importorskip("gtalker.audio.windowing")
-    feats = np.random.default_rng(0).random((11, 16, 3)).astype(np.float32)
-    for k in (0, 3, 10):
-        assert np.array_equal(audio_windows(feats, k), windowing.windows(feats, k))
 
 
 def test_encoders_give_one_token_per_frame() -> None:

@@ -1,6 +1,7 @@
-"""Small helpers shared by every stage: logging, device choice, atomic outputs, JSON, cameras.
+"""Small helpers shared by every stage: logging, device choice, atomic outputs, JSON.
 
-A stage may import this module and `gtalker.io`, never another stage's internals.
+A stage may import this module, `gtalker.io` and the shared tier (see CONTRACTS.md), never another
+stage's internals.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -133,36 +133,3 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(p.read_text())
     except json.JSONDecodeError as err:
         raise InputError(f"{p}: not valid JSON ({err}); delete it and rerun the rule that makes it") from err
-
-
-@dataclass(frozen=True)
-class Camera:
-    """Pinhole camera, OpenCV convention (x right, y down, z forward).
-
-    K: 3x3 intrinsics in pixels; w2c: 4x4 world-to-camera matrix.
-    """
-
-    K: np.ndarray
-    w2c: np.ndarray
-    width: int
-    height: int
-
-    @property
-    def c2w(self) -> np.ndarray:
-        return np.linalg.inv(self.w2c)
-
-    def scaled(self, width: int, height: int) -> "Camera":
-        """The same camera for an image resized to width x height."""
-        sx, sy = width / self.width, height / self.height
-        K = self.K.copy().astype(np.float64)
-        # Pixel centres sit at integer coordinates, so the principal point maps as (c + 0.5) s - 0.5.
-        K[0, 0] *= sx
-        K[1, 1] *= sy
-        K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-        K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-        return Camera(K=K, w2c=self.w2c.copy(), width=width, height=height)
-
-
-def intrinsics(focal: float, cx: float, cy: float) -> np.ndarray:
-    """3x3 pinhole intrinsics with square pixels."""
-    return np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]], dtype=np.float64)

@@ -3,8 +3,7 @@
 FrameDataset streams images from the frame stores on disk (CONTRACTS.md: face/gt, face/torso_bg,
 face/parsing, fit/track.npz, face/lips.npy, face/blinks.npy, audio features), resizes them to a square
 training resolution and keeps a bounded LRU cache of decoded frames (uint8), so that memory is flat in
-video length. Intrinsics are rescaled with the pixel-centre convention of CONTRACTS.md (pixel (i, j) is
-centred at (j, i)), i.e. u' = (u + 0.5) s - 0.5.
+video length. Intrinsics are rescaled with gtalker.camera, audio windows cut with gtalker.audio.windowing.
 """
 
 from __future__ import annotations
@@ -18,36 +17,14 @@ import cv2
 import numpy as np
 import torch
 
+from gtalker.audio.windowing import windows
+from gtalker.camera import scale_intrinsics
 from gtalker.common import InputError
 from gtalker.io.frames import frame_path, read_image
 
 ALL_FIELDS = ("image", "background", "head_mask", "K", "viewmat", "lip_box", "blink", "audio")
-AUDIO_WINDOWS = 8  # windows [k-4, k+4) around frame k
 CACHE_BYTES = 256 * 2**20
 HEAD_LABEL = 1
-
-
-def audio_windows(features: np.ndarray, index: int, n: int = AUDIO_WINDOWS) -> np.ndarray:
-    """The n feature windows [index - n/2, index + n/2) of features [N, 16, C], zero padded at the ends."""
-    total = features.shape[0]
-    out = np.zeros((n,) + tuple(features.shape[1:]), dtype=np.float32)
-    lo, hi = index - n // 2, index + n - n // 2
-    src_lo, src_hi = max(lo, 0), min(hi, total)
-    if src_hi > src_lo:
-        out[src_lo - lo:src_hi - lo] = features[src_lo:src_hi]
-    return out
-
-
-def scale_intrinsics(K: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
-    """Intrinsics for an image resized from src (w, h) to dst (w, h), pixel centres at integers."""
-    sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
-    out = np.array(K, dtype=np.float64, copy=True)
-    out[0, 0] *= sx
-    out[1, 1] *= sy
-    out[0, 1] *= sx
-    out[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    out[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    return out
 
 
 def resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -159,7 +136,7 @@ class FrameDataset(torch.utils.data.Dataset):
         src = self.source_size()
         K = np.array([[float(tr["focal"]), 0.0, float(tr["cx"])], [0.0, float(tr["focal"]), float(tr["cy"])],
                       [0.0, 0.0, 1.0]])
-        K = scale_intrinsics(K, (src, src), (self.size, self.size))
+        K = scale_intrinsics(K, self.size / src)
         w2c = np.eye(4)
         w2c[:3, :3] = tr["R"][index]
         w2c[:3, 3] = tr["t"][index]
@@ -195,7 +172,7 @@ class FrameDataset(torch.utils.data.Dataset):
                 self._blinks = np.array(self._load_npy("face/blinks.npy"))
             out["blink"] = float(self._blinks[index])
         if "audio" in self.fields and self.audio_path is not None:
-            out["audio"] = torch.from_numpy(audio_windows(self._audio_features(), index))
+            out["audio"] = torch.from_numpy(windows(self._audio_features(), index))
         return out
 
 

@@ -15,7 +15,7 @@ rule train_canonical:
         track="results/{dataset}/fit/track.npz",
         split="results/{dataset}/split.json",
         points=canonical_points,
-        code=code("canonical", "splat", "data", "io"),
+        code=code("canonical", "splat", "data", "audio.windowing", "io"),
     output:
         head="results/{dataset}/{variant}/canonical/head.pt",
         ply="results/{dataset}/{variant}/canonical/gaussians.ply",

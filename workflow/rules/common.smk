@@ -29,12 +29,16 @@ shell.prefix(
 DATASETS = config["datasets"]
 VARIANTS = config["variants"]
 
+# The shared tier any stage may import (CONTRACTS.md): every step depends on it.
+SHARED_CODE = ("common", "imaging", "camera", "weights")
+
+
 def code(*modules):
-    """Source files of the given gtalker modules (e.g. 'ingest', 'io'), plus common.py.
+    """Source files of the given gtalker modules (e.g. 'ingest', 'io'), plus the shared tier.
 
     Rules list them as inputs so that a change to the step's code reruns the step.
     """
-    files = [os.path.join(SRC, "gtalker", "common.py")]
+    files = [os.path.join(SRC, "gtalker", f"{name}.py") for name in SHARED_CODE]
     for mod in modules:
         base = os.path.join(SRC, "gtalker", *mod.split("."))
         if os.path.isdir(base):

@@ -16,7 +16,7 @@ wildcard_constraints:
 rule render_val:
     input:
         unpack(render_inputs),
-        code=code("render", "talker", "canonical", "splat", "data", "io"),
+        code=code("render", "talker", "canonical", "splat", "data", "audio.windowing", "io"),
     output:
         video="results/{dataset}/{variant}/render/val.mp4",
         frames=directory("results/{dataset}/{variant}/render/val_frames"),
@@ -69,7 +69,7 @@ rule custom_audio_features:
 rule render_custom:
     input:
         unpack(render_inputs),
-        code=code("render", "talker", "canonical", "splat", "data", "io"),
+        code=code("render", "talker", "canonical", "splat", "data", "audio.windowing", "io"),
     output:
         "results/{dataset}/{variant}/render/custom/{name}.mp4",
     params:
@@ -98,7 +98,7 @@ rule render_custom:
 rule render_attention:
     input:
         unpack(render_inputs),
-        code=code("render", "talker", "canonical", "splat", "data", "io"),
+        code=code("render", "talker", "canonical", "splat", "data", "audio.windowing", "io"),
     output:
         "results/{dataset}/{variant}/render/attention.mp4",
     params:

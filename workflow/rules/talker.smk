@@ -10,7 +10,7 @@ rule train_talker:
     input:
         unpack(talker_inputs),
         perceptual=perceptual_input,
-        code=code("talker", "canonical", "splat", "data", "io"),
+        code=code("talker", "canonical", "splat", "data", "audio.windowing", "io"),
     output:
         model="results/{dataset}/{variant}/talker/model.pt",
         log_json="results/{dataset}/{variant}/talker/train_log.json",

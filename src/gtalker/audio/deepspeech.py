@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gtalker.audio.mfcc import mfcc
-from gtalker.audio.windowing import FEATURE_RATE, resample_sequence
+from gtalker.audio.windowing import FEATURE_RATE, context_windows, resample_sequence
 from gtalker.common import SAMPLE_RATE, InputError
 
 log = logging.getLogger("gtalker.audio.deepspeech")
@@ -45,14 +45,6 @@ def missing_model_message(path: str | os.PathLike) -> str:
             "with tf2onnx (see `python -m gtalker.audio --help` or gtalker/audio/deepspeech.py) and put it "
             "there (or set audio_features.deepspeech_model in config.yaml), or choose the weight-free "
             "backend: audio_features.backend: mel")
-
-
-def context_windows(features: np.ndarray, n_context: int = N_CONTEXT) -> np.ndarray:
-    """[T, C] -> [T, (2 n_context + 1) C]: each step with n_context zero-padded neighbours per side."""
-    t, c = features.shape
-    padded = np.concatenate([np.zeros((n_context, c)), features, np.zeros((n_context, c))])
-    idx = np.arange(t)[:, None] + np.arange(2 * n_context + 1)[None, :]
-    return padded[idx].reshape(t, -1)
 
 
 def network_input(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, n_ceps: int = N_CEPS,

@@ -35,12 +35,13 @@ def frame_windows(seq: np.ndarray, n_frames: int, fps: float, rate: float = FEAT
 
 
 def windows(features: np.ndarray, k: int, n: int = CONTEXT_FRAMES) -> np.ndarray:
-    """The n windows of frames [k - n/2, k + n/2) from features [N, 16, C] -> [n, 16, C], zero-padded."""
+    """The n windows of frames [k - n/2, k + n/2) from features [N, 16, C] -> float32 [n, 16, C],
+    zero-padded: the model's audio context of frame k (the only code that cuts it)."""
     features = np.asarray(features)
     if features.ndim != 3:
         raise ValueError(f"expected features [N, steps, C], got shape {features.shape}")
     idx = np.arange(k - n // 2, k - n // 2 + n)
-    out = np.zeros((n,) + features.shape[1:], dtype=features.dtype)
+    out = np.zeros((n,) + features.shape[1:], dtype=np.float32)
     valid = (idx >= 0) & (idx < len(features))
     out[valid] = features[idx[valid]]
     return out
@@ -49,6 +50,14 @@ def windows(features: np.ndarray, k: int, n: int = CONTEXT_FRAMES) -> np.ndarray
 def windows_batch(features: np.ndarray, ks: np.ndarray, n: int = CONTEXT_FRAMES) -> np.ndarray:
     """`windows` for several frames at once -> [len(ks), n, 16, C]."""
     return np.stack([windows(features, int(k), n) for k in np.asarray(ks).reshape(-1)])
+
+
+def context_windows(features: np.ndarray, n_context: int) -> np.ndarray:
+    """[T, C] -> [T, (2 n_context + 1) C]: each step with n_context zero-padded neighbours per side."""
+    t, c = features.shape
+    padded = np.concatenate([np.zeros((n_context, c)), features, np.zeros((n_context, c))])
+    idx = np.arange(t)[:, None] + np.arange(2 * n_context + 1)[None, :]
+    return padded[idx].reshape(t, -1)
 
 
 def resample_sequence(seq: np.ndarray, in_rate: float, out_rate: float, out_len: int) -> np.ndarray:

@@ -14,6 +14,8 @@ import math
 import cv2
 import numpy as np
 
+from gtalker.imaging import psnr_from_mse
+
 PARTS = ("border", "mouth", "eyes", "hair", "face_rest")
 UNIONS = ("head", "head_no_mouth")
 EYE_IDS = ((36, 42), (42, 48))
@@ -93,7 +95,7 @@ class RegionErrors:
         out = {}
         for name, sse in self.sse.items():
             n = self.count[name]
-            out[name] = float("nan") if n == 0 else (float("inf") if sse <= 0 else -10 * math.log10(sse / n))
+            out[name] = float("nan") if n == 0 else psnr_from_mse(sse / n)
         return out
 
     def share(self, of: str = "head") -> dict[str, float]:

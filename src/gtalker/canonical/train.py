@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gtalker.canonical.losses import photometric_loss, psnr
+from gtalker.canonical.losses import photometric_loss
 from gtalker.canonical.model import CanonicalHead
 from gtalker.canonical.regions import RegionErrors, head_regions
 from gtalker.common import InputError, atomic_path, write_json
 from gtalker.data import FrameDataset, read_split
+from gtalker.imaging import psnr
 from gtalker.splat import ply
 from gtalker.splat.densify import DensifyConfig, DensifyStrategy, scene_extent
 

@@ -4,7 +4,7 @@ Two kinds of weights exist:
 - dlib models shipped inside the `face-recognition-models` wheel (found with importlib; the package's own
   `import` needs pkg_resources, which new setuptools no longer has, so it is never imported);
 - downloaded files (BiSeNet face parsing, the FAN 2D landmark network) that the download rules fetch into
-  resources/ with a sha256 check.
+  resources/ with a sha256 check (gtalker.weights).
 
 CLI (used by the download rules):
     python -m gtalker.face.weights download --name bisenet --out resources/79999_iter.pth
@@ -17,29 +17,14 @@ import argparse
 import importlib.util
 import logging
 import os
-import shutil
 import sys
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, sha256_file
+from gtalker.common import InputError, reports_input_errors, setup_logging
+from gtalker.weights import WeightSpec, download, find_cached, missing_message, verify
 
 log = logging.getLogger("gtalker.face.weights")
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """A downloadable weights file: name, checksum and the places it can come from."""
-
-    name: str
-    filename: str
-    sha256: str            # full digest, or a prefix (torch-hub style file names carry only a prefix)
-    urls: tuple[str, ...]
-    offline_backend: str   # what to configure instead when the file cannot be had
-    config_key: str        # the config key that selects the backend
-    cache_names: tuple[str, ...] = ()  # file names under torch-hub caches that hold the same file
-    size: int | None = None
+NO_WEIGHTS = "set {key}: {backend} in config.yaml to use the backend that needs no downloaded weights"
 
 
 WEIGHTS: dict[str, WeightSpec] = {
@@ -53,8 +38,7 @@ WEIGHTS: dict[str, WeightSpec] = {
             "https://huggingface.co/ManyOtherFunctions/face-parse-bisent/resolve/main/79999_iter.pth",
             "https://github.com/clibdev/face-parsing.PyTorch/releases/latest/download/face-parsing-bisenet.pth",
         ),
-        offline_backend="heuristic",
-        config_key="parsing.backend",
+        instead=NO_WEIGHTS.format(key="parsing.backend", backend="heuristic"),
         size=53_289_463,
     ),
     # face-alignment's 2D FAN (TorchScript archive); the file name carries the sha256 prefix (torch hub).
@@ -63,8 +47,7 @@ WEIGHTS: dict[str, WeightSpec] = {
         filename="2DFAN4-cd938726ad.zip",
         sha256="cd938726ad",
         urls=("https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",),
-        offline_backend="dlib",
-        config_key="landmarks.backend",
+        instead=NO_WEIGHTS.format(key="landmarks.backend", backend="dlib"),
         cache_names=("2DFAN4-cd938726ad.zip",),
     ),
 }
@@ -75,42 +58,6 @@ def spec(name: str) -> WeightSpec:
     if name not in WEIGHTS:
         raise InputError(f"unknown weights '{name}'; known: {', '.join(sorted(WEIGHTS))}")
     return WEIGHTS[name]
-
-
-def verify(path: str | os.PathLike, ws: WeightSpec) -> None:
-    """Raise InputError when the file's sha256 does not match the spec (full digest or prefix)."""
-    digest = sha256_file(path)
-    if not digest.startswith(ws.sha256.lower()):
-        raise InputError(
-            f"{path}: sha256 {digest} does not match the expected {ws.sha256} for {ws.filename}; "
-            "delete the file and rerun the download rule, or place the right file there")
-
-
-def torch_hub_caches() -> list[Path]:
-    """Folders where torch hub (and so face-alignment) keeps downloaded checkpoints."""
-    roots = []
-    if os.environ.get("TORCH_HOME"):
-        roots.append(Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints")
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    roots.append(Path(xdg) / "torch" / "hub" / "checkpoints")
-    return roots
-
-
-def find_cached(ws: WeightSpec) -> Path | None:
-    """A copy of the weights already present in a torch-hub cache, if any."""
-    for root in torch_hub_caches():
-        for name in ws.cache_names:
-            if (root / name).is_file():
-                return root / name
-    return None
-
-
-def missing_message(path: str | os.PathLike, ws: WeightSpec) -> str:
-    """The error text for a missing weights file: what, where, how to get it, what to use instead."""
-    return (f"{path}: weights file '{ws.filename}' not found. Put it there (e.g. `snakemake --cores 1 "
-            f"{path}` runs the download rule, which needs network access; sources: {', '.join(ws.urls)}; "
-            f"sha256 {ws.sha256}), or set {ws.config_key}: {ws.offline_backend} in config.yaml to use the "
-            "backend that needs no downloaded weights.")
 
 
 def require(path: str | os.PathLike, name: str) -> Path:
@@ -124,35 +71,6 @@ def require(path: str | os.PathLike, name: str) -> Path:
         log.info("using %s from the torch-hub cache: %s", ws.filename, cached)
         return cached
     raise InputError(missing_message(p, ws))
-
-
-def download(name: str | WeightSpec, out: str | os.PathLike, timeout: float = 60.0) -> Path:
-    """Fetch the weights (or copy them from a torch-hub cache), check sha256, move into place."""
-    ws = name if isinstance(name, WeightSpec) else spec(name)
-    out = Path(out)
-    errors = []
-    with atomic_path(out) as tmp:
-        cached = find_cached(ws)
-        got = False
-        if cached is not None:
-            shutil.copyfile(cached, tmp)
-            got = True
-            log.info("copied %s from %s", ws.filename, cached)
-        for url in ([] if got else ws.urls):
-            try:
-                log.info("downloading %s", url)
-                with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
-                    shutil.copyfileobj(resp, fh, 1 << 20)
-                got = True
-                break
-            except OSError as err:  # URLError, HTTPError, timeouts
-                errors.append(f"{url}: {err}")
-                log.warning("download failed: %s: %s", url, err)
-        if not got:
-            raise InputError(f"could not download {ws.filename} ({'; '.join(errors)}). "
-                             + missing_message(out, ws))
-        verify(tmp, ws)
-    return out
 
 
 def dlib_model(filename: str) -> Path:
@@ -182,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.weights")
     if args.cmd == "download":
-        download(args.name, args.out)
+        download(spec(args.name), args.out, timeout=60.0)
     else:
         ws = spec(args.name)
         if not Path(args.path).is_file():

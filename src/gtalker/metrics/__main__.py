@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from gtalker.metrics.weights import download
 
-        digest = download(args.name, args.out, args.url)
-        log.info("%s: sha256 %s", args.out, digest)
+        download(args.name, args.out, args.url)
     return 0
 
 

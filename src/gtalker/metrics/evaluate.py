@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gtalker.common import InputError, read_json
 from gtalker.io.audio import read_wav
 from gtalker.io.frames import frame_path, read_image
-from gtalker.metrics.image import psnr, ssim
+from gtalker.imaging import psnr, ssim
 from gtalker.metrics.landmarks import MouthMeter, fill_boxes, mouth_distance, mouth_opening
 from gtalker.metrics.lipsync import energy_envelope, lipsync_scores
 from gtalker.metrics.stats import render_figures, train_figures
@@ -190,8 +190,8 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
         rend = matched(raw, gt)
         resized |= rend is not raw
         per["frame"].append(i)
-        per["psnr"].append(psnr(rend, gt))
-        per["ssim"].append(ssim(rend, gt))
+        per["psnr"].append(psnr(rend, gt, data_range=255.0))
+        per["ssim"].append(ssim(rend, gt, data_range=255.0, border="valid"))
         if lpips_model is not None:
             from gtalker.metrics.lpips import lpips_distance
 

@@ -15,7 +15,7 @@ import torch
 from gtalker.data import FrameDataset
 from gtalker.render.core import RENDER_FIELDS, to_uint8
 from gtalker.talker.model import Conditions, TalkingHead
-from gtalker.talker.tokens import audio_windows
+from gtalker.audio.windowing import windows
 
 
 def colormap_lut(name: int = cv2.COLORMAP_TURBO) -> np.ndarray:
@@ -57,7 +57,7 @@ def attention_frames(model: TalkingHead, dataset_dir: str, indices: Sequence[int
     model.eval()
     for k, idx in enumerate(indices):
         item = data[k]
-        cond = Conditions(torch.as_tensor(audio_windows(features, int(idx)))[None],
+        cond = Conditions(torch.as_tensor(windows(features, int(idx)))[None],
                           torch.tensor([float(item["blink"])]),
                           torch.as_tensor(item["viewmat"])[None]).to(device)
         K = torch.as_tensor(item["K"]).float().to(device)

@@ -16,7 +16,7 @@ import torch
 
 from gtalker.data import FrameDataset
 from gtalker.talker.model import Conditions, TalkingHead
-from gtalker.talker.tokens import audio_windows
+from gtalker.audio.windowing import windows
 
 RENDER_FIELDS = ("background", "K", "viewmat", "blink")
 
@@ -81,7 +81,7 @@ def render_sequence(model: TalkingHead, dataset_dir: str, source_indices: Sequen
         if audio_override is not None:
             audio = np.stack([audio_override] * len(items))
         else:
-            audio = np.stack([audio_windows(features, int(audio_index[k])) for k in chunk])
+            audio = np.stack([windows(features, int(audio_index[k])) for k in chunk])
         cond = Conditions(torch.as_tensor(audio), torch.as_tensor([float(it["blink"]) for it in items]),
                           torch.stack([torch.as_tensor(it["viewmat"]) for it in items])).to(device)
         K = torch.stack([torch.as_tensor(it["K"]) for it in items]).float().to(device)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gtalker.camera import scale_intrinsics
 from gtalker.canonical.model import CanonicalHead
 from gtalker.common import InputError, atomic_path
 from gtalker.splat.rasterize import RenderOutput, rasterize
@@ -124,7 +125,7 @@ class TalkingHead(nn.Module):
                          filter_size: int | None = None, colors: Tensor | None = None) -> Tensor:
         """[size,size,3]: the head rasterised at `inner` px, upsampled (bicubic, colour and alpha) and
         composited over the full-resolution background ([size,size,3] or [3]), which stays sharp."""
-        K_inner = scale_camera(K, inner / size)
+        K_inner = scale_intrinsics(K, inner / size)
         out = self.render_attributes(attrs, K_inner, viewmat, inner, inner, None, backend,
                                      colors=colors, filter_size=filter_size)
         rgba = torch.cat([out.color, out.alpha], dim=-1).permute(2, 0, 1).unsqueeze(0)
@@ -153,17 +154,6 @@ class TalkingHead(nn.Module):
                                          filter_size=filter_size)
             images.append(out.color)
         return torch.stack(images), attn
-
-
-def scale_camera(K: Tensor, ratio: float) -> Tensor:
-    """Intrinsics for an image resized by `ratio`, pixel centres at integers: u' = (u + 0.5) r - 0.5."""
-    out = K.clone()
-    out[0, 0] = K[0, 0] * ratio
-    out[1, 1] = K[1, 1] * ratio
-    out[0, 1] = K[0, 1] * ratio
-    out[0, 2] = (K[0, 2] + 0.5) * ratio - 0.5
-    out[1, 2] = (K[1, 2] + 0.5) * ratio - 0.5
-    return out
 
 
 def training_filter(means: Tensor, scales: Tensor, K: Tensor, viewmat: Tensor, ratio: float,

@@ -8,17 +8,19 @@ with a sha256 check.
 from __future__ import annotations
 
 import os
-import urllib.request
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gtalker.common import InputError, atomic_path, sha256_file
+from gtalker.common import InputError
+from gtalker.weights import WeightSpec, download
 
-VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
-VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"
+VGG16 = WeightSpec(
+    "vgg16", "vgg16-397923af.pth", "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+    ("https://download.pytorch.org/models/vgg16-397923af.pth",),
+    "train without the perceptual term (talker.loss.perceptual: 0)")
 VGG16_FILE = "resources/vgg16-397923af.pth"
 # torchvision VGG16 'features' layout: conv channel counts, 'M' = max-pool
 _LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"]
@@ -94,14 +96,6 @@ def load_vgg16(path: str | os.PathLike) -> VGG16Features:
     return model
 
 
-def download_vgg16(out: str | os.PathLike, url: str = VGG16_URL, sha256: str = VGG16_SHA256) -> None:
+def download_vgg16(out: str | os.PathLike) -> Path:
     """Fetch the VGG16 weights and keep them only if the sha256 matches."""
-    with atomic_path(out) as tmp:
-        try:
-            urllib.request.urlretrieve(url, tmp)
-        except OSError as err:
-            raise InputError(f"cannot download {url} ({err}); put the file at {out} by hand, "
-                             "or train without the perceptual term (talker.loss.perceptual: 0)") from err
-        got = sha256_file(tmp)
-        if got != sha256:
-            raise InputError(f"{url}: sha256 {got} does not match the expected {sha256}")
+    return download(VGG16, out)

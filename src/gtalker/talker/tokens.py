@@ -9,25 +9,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gtalker.audio.windowing import CONTEXT_FRAMES
+
 TOKEN_NAMES = ("audio", "eye", "view", "null")
-N_WINDOWS = 8
-WINDOW_STEPS = 16
-
-
-def audio_windows(features: np.ndarray, index: int, n_windows: int = N_WINDOWS) -> np.ndarray:
-    """The windows [index - n/2, index + n/2) of per-frame audio features [N,16,C], zero padded -> [n,16,C]."""
-    n_frames = features.shape[0]
-    out = np.zeros((n_windows,) + features.shape[1:], dtype=np.float32)
-    start = index - n_windows // 2
-    for slot in range(n_windows):
-        k = start + slot
-        if 0 <= k < n_frames:
-            out[slot] = features[k]
-    return out
 
 
 def kaiming_init(module: nn.Module, slope: float = 0.0) -> None:
@@ -64,7 +51,7 @@ class AudioEncoder(nn.Module):
             nn.Conv1d(16, 4, 3, padding=1), act,
             nn.Conv1d(4, 1, 3, padding=1), act,
         )
-        self.score_fc = nn.Linear(N_WINDOWS, N_WINDOWS)
+        self.score_fc = nn.Linear(CONTEXT_FRAMES, CONTEXT_FRAMES)
         self.out = nn.Sequential(nn.Linear(code_dim, d_model), act, nn.Linear(d_model, d_model))
         self.in_channels = in_channels
         kaiming_init(self, 0.02)

@@ -27,7 +27,8 @@ from gtalker.canonical.model import CanonicalHead
 from gtalker.common import InputError, atomic_path, read_json, sha256_file, write_json
 from gtalker.data import FrameDataset
 from gtalker.talker.deform import DeformConfig
-from gtalker.talker.losses import psnr, talker_loss
+from gtalker.imaging import psnr
+from gtalker.talker.losses import talker_loss
 from gtalker.talker.model import Conditions, TalkingHead, save
 
 log = logging.getLogger("gtalker.talker")
