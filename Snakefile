@@ -27,6 +27,7 @@ include: "workflow/rules/canonical.smk"
 include: "workflow/rules/talker.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/warnings.smk"
 
 
 rule all:

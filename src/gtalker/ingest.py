@@ -1,10 +1,13 @@
 """Ingest one source video: probe its metadata, extract frames at a fixed rate, extract 16 kHz audio.
 
 CLI:
-  python -m gtalker.ingest probe  --video V --out probe.json [--audio A]
+  python -m gtalker.ingest probe  --video V --out probe.json [--audio A] [--notices N.json]
   python -m gtalker.ingest frames --video V --probe probe.json --out-dir frames --index frames.json
-                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95]
+                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95] [--notices N.json]
   python -m gtalker.ingest audio  --video V --index frames.json --out audio.wav [--audio A --start S --end E]
+                                  [--notices N.json]
+Each step writes what it decided about the input (resampled frame rate, padded audio, ...) to --notices
+(see gtalker.notices).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from gtalker.common import (SAMPLE_RATE, InputError, atomic_path, read_json, rep
                             setup_logging, write_json)
 from gtalker.io.audio import fit_length, load_audio, write_wav
 from gtalker.io.video import extract_frames, probe
+from gtalker.notices import Notices
 
 log = logging.getLogger("gtalker.ingest")
 
 
-def probe_video(video: str, audio: str | None = None) -> dict[str, Any]:
+def probe_video(video: str, audio: str | None = None, notices: Notices | None = None) -> dict[str, Any]:
     """Probe a video; fail when it has no audio and no separate audio file is given."""
+    notices = notices or Notices("probe", log)
     info = probe(video)
     if audio is not None:
         if not Path(audio).exists():
@@ -36,8 +41,10 @@ def probe_video(video: str, audio: str | None = None) -> dict[str, Any]:
     else:
         info["audio_source"] = str(video)
     if info["variable_frame_rate"]:
-        log.warning("%s: variable frame rate (median %.3f fps, average %.3f fps); frames will be "
-                    "resampled to a constant rate", video, info["fps"], info["avg_fps"])
+        notices.warn("variable_frame_rate",
+                     f"{video}: variable frame rate (median {info['fps']:.3f} fps, average "
+                     f"{info['avg_fps']:.3f} fps); frames are resampled to a constant rate, so some "
+                     "are repeated or dropped", median_fps=info["fps"], average_fps=info["avg_fps"])
     if info["width"] < 64 or info["height"] < 64:
         raise InputError(f"{video}: frames are only {info['width']}x{info['height']}; at least 64x64 is needed")
     if info["width"] != info["height"]:
@@ -65,8 +72,10 @@ def passage_duration(info: dict[str, Any], start: float | None, end: float | Non
 
 
 def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float, size: int,
-               start: float | None, end: float | None, jpeg_quality: int) -> dict[str, Any]:
+               start: float | None, end: float | None, jpeg_quality: int,
+               notices: Notices | None = None) -> dict[str, Any]:
     """Extract frames into out_dir atomically and write the frame index JSON."""
+    notices = notices or Notices("extract_frames", log)
     info = read_json(probe_json)
     duration = passage_duration(info, start, end)
     with atomic_path(out_dir, is_dir=True) as tmp:
@@ -75,8 +84,8 @@ def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float
             raise InputError(f"{video}: no frames could be decoded from the passage")
         want = expected_frames(duration, fps)
         if abs(n - want) > 1:
-            log.warning("%s: %d frames extracted, %d expected from %.3fs at %g fps", video, n, want,
-                        duration, fps)
+            notices.warn("frame_count", f"{video}: {n} frames decoded, {want} expected from "
+                         f"{duration:.3f} s at {fps:g} fps", decoded=n, expected=want)
         for extra in sorted(tmp.iterdir())[want:] if n > want else []:
             extra.unlink()  # ffmpeg may emit one frame past the end; keep round(duration x fps)
         n = min(n, want) if want > 0 else n
@@ -88,8 +97,9 @@ def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float
 
 
 def run_audio(video: str, index: str, out: str, audio: str | None, start: float | None,
-              end: float | None) -> int:
+              end: float | None, notices: Notices | None = None) -> int:
     """Extract mono 16 kHz audio whose length matches the frame count exactly."""
+    notices = notices or Notices("extract_audio", log)
     meta = read_json(index)
     source = audio or video
     # A separate audio file is aligned to the start of the passage, the video's own track is cut alike.
@@ -99,8 +109,9 @@ def run_audio(video: str, index: str, out: str, audio: str | None, start: float 
         raise InputError(f"{source}: the audio track is empty")
     short = n_samples - len(samples)
     if short > SAMPLE_RATE / meta["fps"]:
-        log.warning("%s: audio is %.2fs shorter than the video; padded with silence", source,
-                    short / SAMPLE_RATE)
+        notices.warn("audio_padded", f"{source}: audio is {short / SAMPLE_RATE:.2f} s shorter than the "
+                     "video; padded with silence (the mouth learns nothing there)",
+                     seconds=round(short / SAMPLE_RATE, 3))
     write_wav(out, fit_length(samples, n_samples))
     log.info("%s: wrote %d samples (%.3fs) to %s", source, n_samples, n_samples / SAMPLE_RATE, out)
     return n_samples
@@ -132,15 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     for q in (f, a):
         q.add_argument("--start", type=float)
         q.add_argument("--end", type=float)
+    for q in (p, f, a):
+        q.add_argument("--notices", help="JSON file for what the step decided about the input")
     args = ap.parse_args(argv)
     setup_logging("gtalker.ingest")
+    notices = Notices({"probe": "probe", "frames": "extract_frames", "audio": "extract_audio"}[args.cmd], log)
     if args.cmd == "probe":
-        write_json(args.out, probe_video(args.video, args.audio))
+        write_json(args.out, probe_video(args.video, args.audio, notices))
     elif args.cmd == "frames":
         run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
-                   args.end, args.jpeg_quality)
+                   args.end, args.jpeg_quality, notices)
     else:
-        run_audio(args.video, args.index, args.out, args.audio, args.start, args.end)
+        run_audio(args.video, args.index, args.out, args.audio, args.start, args.end, notices)
+    notices.write(args.notices)
     return 0
 
 

@@ -67,6 +67,25 @@ def all_targets():
     return out
 
 
+_NOTICE_STEPS = []
+
+
+def notice_file(step):
+    """Output path of a step's notices (what it decided about the input; see gtalker.notices).
+
+    A rule that can notice something lists it as an output and passes it as --notices; the file is
+    gathered into results/<dataset>/warnings.json and printed at the end of the run.
+    """
+    if step not in _NOTICE_STEPS:
+        _NOTICE_STEPS.append(step)
+    return f"results/{{dataset}}/notices/{step}.json"
+
+
+def notice_files(wildcards):
+    """Every registered step's notice file for one dataset, in registration order."""
+    return [f"results/{wildcards.dataset}/notices/{step}.json" for step in _NOTICE_STEPS]
+
+
 def dataset_cfg(dataset):
     """The config entry of a dataset."""
     return DATASETS[dataset]
@@ -151,7 +170,16 @@ def audio_input(wildcards):
 
 
 def print_summary():
-    """After a successful run: where the rendered videos and the metrics table are."""
+    """After a successful run: what the pipeline decided about each dataset's input, where the
+    rendered videos and the metrics table are."""
+    if SRC not in sys.path:
+        sys.path.insert(0, SRC)
+    from gtalker.notices import summary_lines
+
+    warned = [line for d in DATASETS for line in summary_lines(os.path.join("results", d, "warnings.json"))]
+    if warned:
+        print("\ngtalker warnings (decisions about the input that change the result):", file=sys.stderr)
+        print("\n".join(warned), file=sys.stderr)
     lines = []
     for dataset in DATASETS:
         for variant in VARIANTS:

@@ -7,7 +7,8 @@ rule probe:
         audio=audio_input,
         code=code("ingest", "io"),
     output:
-        "results/{dataset}/ingest/probe.json",
+        probe="results/{dataset}/ingest/probe.json",
+        notices=notice_file("probe"),
     params:
         audio=audio_opt,
     log:
@@ -15,7 +16,8 @@ rule probe:
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.ingest probe --video '{input.video}' {params.audio} --out {output} > {log} 2>&1"
+        "python -m gtalker.ingest probe --video '{input.video}' {params.audio} --out {output.probe} "
+        "--notices {output.notices} > {log} 2>&1"
 
 
 rule extract_frames:
@@ -26,6 +28,7 @@ rule extract_frames:
     output:
         frames=directory("results/{dataset}/ingest/frames"),
         index="results/{dataset}/ingest/frames.json",
+        notices=notice_file("extract_frames"),
     params:
         fps=config["preprocess"]["fps"],
         size=config["preprocess"]["size"],
@@ -40,7 +43,7 @@ rule extract_frames:
     shell:
         "python -m gtalker.ingest frames --video '{input.video}' --probe {input.probe} "
         "--out-dir {output.frames} --index {output.index} --fps {params.fps} --size {params.size} "
-        "--jpeg-quality {params.quality} {params.passage} > {log} 2>&1"
+        "--jpeg-quality {params.quality} {params.passage} --notices {output.notices} > {log} 2>&1"
 
 
 rule extract_audio:
@@ -50,7 +53,8 @@ rule extract_audio:
         audio=audio_input,
         code=code("ingest", "io"),
     output:
-        "results/{dataset}/ingest/audio.wav",
+        wav="results/{dataset}/ingest/audio.wav",
+        notices=notice_file("extract_audio"),
     params:
         audio=audio_opt,
         passage=passage_opts,
@@ -59,8 +63,8 @@ rule extract_audio:
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.ingest audio --video '{input.video}' --index {input.index} --out {output} "
-        "{params.audio} {params.passage} > {log} 2>&1"
+        "python -m gtalker.ingest audio --video '{input.video}' --index {input.index} --out {output.wav} "
+        "{params.audio} {params.passage} --notices {output.notices} > {log} 2>&1"
 
 
 register_targets(
