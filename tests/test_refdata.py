@@ -28,17 +28,48 @@ def labels_for(i: int) -> np.ndarray:
     return lab
 
 
+def pose(i: int) -> tuple[np.ndarray, np.ndarray]:
+    """World-to-camera (R, t) of frame i (OpenCV, metres): the head turned a little, 0.5 m away."""
+    a, b = 0.1 * i, 0.05 * (i - 2)
+    ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return rx @ ry, np.array([0.01 * i, -0.02, 0.5])
+
+
 def c2w(i: int) -> np.ndarray:
-    a = 0.1 * i
+    R, t = pose(i)
     m = np.eye(4)
-    m[:3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
-    m[:3, 3] = [0.01 * i, -0.02, -0.5]
+    m[:3, :3] = R.T
+    m[:3, 3] = -R.T @ t
     return m
+
+
+FOCAL = 60.0
+MODEL = Path(__file__).resolve().parents[1] / "resources/face_models/builtin.npz"
+
+
+def head_points() -> np.ndarray:
+    """68 world points (metres) on the builtin face model."""
+    from gtalker.fit.facemodel import load
+
+    model = load(MODEL)
+    return model.shape()[model.lmk_idx]
+
+
+def project(points: np.ndarray, i: int) -> np.ndarray:
+    R, t = pose(i)
+    q = points @ R.T + t
+    return FOCAL * q[:, :2] / q[:, 2:3] + (S - 1) / 2
 
 
 @pytest.fixture
 def results(tmp_path) -> Path:
-    """A results/<dataset> folder with every file the export reads (contents made up)."""
+    """A results/<dataset> folder with every file the export reads (images made up; landmarks are the
+    projections of the face model's landmark points with the track's cameras)."""
+    from gtalker.fit.cameras import write_transforms
+    from gtalker.fit.tracker import Track as FitTrack
+    from gtalker.fit.tracker import save_track as save_fit
+
     root = tmp_path / "results" / "d"
     rng = np.random.default_rng(0)
     bc = np.full((S, S, 3), 80, np.uint8)
@@ -55,25 +86,31 @@ def results(tmp_path) -> Path:
     write_image(root / "face/bc.jpg", bc)
     write_json(root / "ingest/frames.json", {"n_frames": N, "fps": 25, "size": S, "source": "test"})
     write_wav(root / "ingest/audio.wav", np.sin(np.arange(N * 640) / 9.0).astype(np.float32) * 0.3)
-    lms = rng.uniform(0, S, (N, 68, 2)).astype(np.float32)
+    pts = head_points()
+    lms = np.stack([project(pts, i) for i in range(N)]).astype(np.float32)
     save_track(str(root / "face/landmarks.npz"),
                Track(lms=lms, valid=np.ones(N, bool), interpolated=np.zeros(N, bool), score=np.ones(N, np.float32)))
     blinks = np.linspace(0, 1, N).astype(np.float32)
     np.save(root / "face/blinks.npy", blinks)
     write_au_csv(str(root / "face/au.csv"), blinks)
     np.save(root / "audio/features_mel.npy", rng.normal(size=(N, 16, 8)).astype(np.float32))
-    for part, ids in (("train", range(0, 5)), ("val", range(5, N))):
-        write_json(root / f"fit/transforms_{part}.json", {
-            "focal_len": 60.0, "cx": S / 2, "cy": S / 2, "w": S, "h": S, "camera_convention": "opencv",
-            "frames": [{"img_id": i, "aud_id": i, "transform_matrix": c2w(i).tolist()} for i in ids]})
-    write_json(root / "split.json", {"train": list(range(5)), "val": [5]})
+    np.save(root / "audio/features_deepspeech.npy", rng.normal(size=(N, 16, 29)).astype(np.float32))
+    split = {"train": list(range(5)), "val": [5]}
+    write_json(root / "split.json", split)
+    R, t = zip(*(pose(i) for i in range(N)))
+    track = FitTrack(focal=FOCAL, cx=(S - 1) / 2, cy=(S - 1) / 2, size=S, R=np.array(R), t=np.array(t),
+                     expression=np.zeros((N, 16)), identity=np.zeros(218), reproj_err=np.zeros(N),
+                     used=np.ones(N, bool), model="builtin")
+    save_fit(track, root / "fit/track.npz")
+    write_transforms(track, split, root / "fit/transforms_train.json", root / "fit/transforms_val.json")
     return root
 
 
 def test_export_writes_the_reference_layout(results, tmp_path):
     out = tmp_path / "ref"
-    summary = refdata.export_reference(str(results), str(out), str(results / "audio/features_mel.npy"), "mel")
-    assert summary == {"frames": N, "features": "aud_mel.npy", "transforms": True}
+    summary = refdata.export_reference(str(results), str(out), str(results / "audio/features_mel.npy"), "mel",
+                                       model=str(MODEL))
+    assert summary == {"frames": N, "features": "aud_mel.npy", "transforms": True, "track_params": True}
     for name in ("bc.jpg", "aud.wav", "au.csv", "aud_mel.npy", "transforms_train.json", "transforms_val.json"):
         assert (out / name).exists(), name
     assert sorted(p.name for p in (out / "ori_imgs").iterdir())[:3] == ["0.jpg", "0.lms", "1.jpg"]
@@ -95,7 +132,10 @@ def test_export_writes_the_reference_layout(results, tmp_path):
     # cameras: OpenGL-style c2w = OpenCV c2w with y and z flipped
     t = json.loads((out / "transforms_val.json").read_text())
     assert "camera_convention" not in t and t["focal_len"] == 60.0
+    assert (t["cx"], t["cy"], t["w"], t["h"]) == (S / 2, S / 2, S, S)
     assert np.allclose(t["frames"][0]["transform_matrix"], c2w(5) @ np.diag([1, -1, -1, 1]))
+    # the audio under the training / validation frames, for GaussianTalker's render script
+    assert len(read_wav(out / "aud_train.wav")[0]) == 5 * 640 and len(read_wav(out / "aud_novel.wav")[0]) == 640
 
 
 def test_export_without_fit_outputs(results, tmp_path):
@@ -103,11 +143,13 @@ def test_export_without_fit_outputs(results, tmp_path):
         f.unlink()
     summary = refdata.export_reference(str(results), str(tmp_path / "ref"))
     assert summary["transforms"] is False and not (tmp_path / "ref" / "transforms_train.json").exists()
+    assert summary["track_params"] is False and not (tmp_path / "ref" / "track_params.pt").exists()
 
 
 def test_round_trip_export_import(results, tmp_path):
     ref = tmp_path / "ref"
-    refdata.export_reference(str(results), str(ref), str(results / "audio/features_mel.npy"), "mel")
+    refdata.export_reference(str(results), str(ref), str(results / "audio/features_mel.npy"), "mel",
+                             model=str(MODEL))
     back = tmp_path / "back"
     summary = refdata.import_reference(str(ref), str(back))
     assert summary["frames"] == N and summary["split"] == {"train": 5, "val": 1}

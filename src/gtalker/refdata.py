@@ -8,14 +8,24 @@ Reference layout (one folder per video):
     torso_imgs/0.png ...        RGBA torso + neck
     gt_imgs/0.jpg ...           frame with the background replaced by bc.jpg
     bc.jpg                      static background
-    aud.wav                     16 kHz audio
-    aud_ds.npy / aud_hu.npy / aud_mel.npy   audio features [N,16,C] (DeepSpeech / HuBERT / log-mel)
+    aud.wav                     16 kHz audio; aud_train.wav / aud_novel.wav: the audio under the training /
+                                validation frames (GaussianTalker's render script muxes them)
+    aud_ds.npy / aud_hu.npy / aud_mel.npy   audio features [N,16,C] (DeepSpeech, 29 channels: the only file
+                                GaussianTalker reads; HuBERT for ER-NeRF; log-mel: this pipeline only)
     au.csv                      OpenFace-style table; the trainers read its " AU45_r" column
     transforms_train.json, transforms_val.json   (only when the fit stage has produced them)
+    track_params.pt             the tracker's euler, trans, focal, id, exp, vertices (gtalker.refcams)
 
 Cameras: our transforms are camera-to-world in the OpenCV convention (x right, y down, z forward); the
 reference's are OpenGL-style (y up, z backward): c2w_gl = c2w_cv @ diag(1, -1, -1, 1) (world unchanged,
-in the fit's units). Import does the inverse.
+in metres), with cx = w/2, cy = h/2 (the trainers take the image size as 2 cx x 2 cy). Import does the
+inverse and takes the principal point as ours, (w-1)/2, keeping the matrices.
+
+Import (also the dataset source `datasets: {name: {reference: folder}}`) writes every file the later
+stages read: frames, landmarks, parsing, torso, torso_bg, gt, bc.jpg, lips, blinks, audio, the features
+present, split.json (from the transforms' img_ids), fit/track.npz and transforms (from transforms_*.json,
+else track_params.pt) and fit/points_{mesh,random,landmarks}.ply (track_params.pt's mean vertices; the
+68 landmarks triangulated with the cameras).
 
 CLI:
     python -m gtalker.refdata export --results results/demo --out results/demo/reference \
@@ -118,10 +128,67 @@ def read_au45(path: Path) -> np.ndarray:
     return np.array([float(r[col]) for r in rows[1:] if r], np.float64)
 
 
+FEATURE_CHANNELS = {"aud_ds.npy": 29, "aud_hu.npy": 1024}
+
+
+def write_track_params(path: Path, track_path: Path, model_path: Path | None) -> None:
+    """track_params.pt in the reference tracker's convention (gtalker.refcams): euler [N,3], trans [N,3],
+    focal [1], id [1,I], exp [N,E] (float32 tensors) and vertices [1,V,3] (the fitted face-model surface,
+    identity + mean expression, in tracker units; the trainers take its mean over dim 0 or its first row)."""
+    import torch
+
+    from gtalker.fit.facemodel import load as load_model
+    from gtalker.fit.points import fitted_vertices
+    from gtalker.fit.tracker import load_track as load_fit
+    from gtalker.refcams import TRANSFORMS_SCALE, to_tracker
+
+    track = load_fit(track_path)
+    euler, trans = to_tracker(track.R, track.t)
+    if model_path is not None:
+        verts = fitted_vertices(load_model(model_path), track) * TRANSFORMS_SCALE
+    else:
+        verts = np.zeros((0, 3))
+        log.warning("no face model given (--model): track_params.pt has no vertices; GaussianTalker seeds "
+                    "its Gaussians with them")
+    params = {
+        "euler": torch.from_numpy(euler.astype(np.float32)),
+        "trans": torch.from_numpy(trans.astype(np.float32)),
+        "focal": torch.tensor([float(track.focal)], dtype=torch.float32),
+        "id": torch.from_numpy(np.asarray(track.identity, np.float32).reshape(1, -1)),
+        "exp": torch.from_numpy(np.asarray(track.expression, np.float32).reshape(track.n_frames, -1)),
+        "vertices": torch.from_numpy(verts.astype(np.float32)[None]),
+    }
+    torch.save(params, path)
+
+
+def reference_transforms(data: dict) -> dict:
+    """Our transforms dict -> the reference's: OpenGL-style c2w, cx = w/2, cy = h/2 (as the trainers take
+    the image size from 2 cx x 2 cy), w and h kept."""
+    if data.get("camera_convention", "opencv") == "opencv":
+        data = convert_transforms(data, to_gl=True)
+    w, h = int(data["w"]), int(data["h"])
+    return {**data, "cx": w / 2.0, "cy": h / 2.0, "w": w, "h": h}
+
+
+def write_split_audio(tmp: Path, samples: np.ndarray, split: dict, fps: float) -> None:
+    """aud_train.wav / aud_novel.wav: the audio under the training / validation frames (GaussianTalker's
+    render script muxes them into its train / test videos)."""
+    from gtalker.common import SAMPLE_RATE
+    from gtalker.io.audio import write_wav
+
+    for name, part in (("aud_train.wav", "train"), ("aud_novel.wav", "val")):
+        ids = split.get(part) or []
+        if not ids:
+            continue
+        a, b = (int(round(i * SAMPLE_RATE / fps)) for i in (min(ids), max(ids) + 1))
+        write_wav(tmp / name, samples[a:b])
+
+
 def export_reference(results: str, out: str, features: str | None = None, features_backend: str = "mel",
-                     with_transforms: bool = True) -> dict:
+                     with_transforms: bool = True, model: str | None = None) -> dict:
     """Write the reference layout from this pipeline's outputs under `results` (= results/<dataset>)."""
     from gtalker.face.landmarks import load_track
+    from gtalker.io.audio import read_wav
     from gtalker.io.frames import frame_path, frame_paths, read_image
 
     root = Path(results)
@@ -133,7 +200,7 @@ def export_reference(results: str, out: str, features: str | None = None, featur
     if len(track.lms) != n:
         raise InputError(f"{root}/face/landmarks.npz has {len(track.lms)} frames, the frame folder {n}")
     blinks = np.load(root / "face" / "blinks.npy")
-    summary = {"frames": n, "features": None, "transforms": False}
+    summary = {"frames": n, "features": None, "transforms": False, "track_params": False}
     with atomic_path(out, is_dir=True) as tmp, ImageWriter() as writer:
         for sub in ("ori_imgs", "parsing", "torso_imgs", "gt_imgs"):
             (tmp / sub).mkdir()
@@ -146,8 +213,10 @@ def export_reference(results: str, out: str, features: str | None = None, featur
             shutil.copyfile(frame_path(root / "face" / "torso", i, ".png"), tmp / "torso_imgs" / f"{i}.png")
             shutil.copyfile(frame_path(root / "face" / "gt", i, ".jpg"), tmp / "gt_imgs" / f"{i}.jpg")
         shutil.copyfile(root / "face" / "bc.jpg", tmp / "bc.jpg")
+        split = read_json(root / "split.json") if (root / "split.json").exists() else {}
         if (root / "ingest" / "audio.wav").exists():
             shutil.copyfile(root / "ingest" / "audio.wav", tmp / "aud.wav")
+            write_split_audio(tmp, read_wav(root / "ingest" / "audio.wav")[0], split, fps)
         write_openface_au(tmp / "au.csv", blinks, fps)
         if features:
             feats = np.load(features)
@@ -156,79 +225,236 @@ def export_reference(results: str, out: str, features: str | None = None, featur
             name = FEATURE_NAMES.get(features_backend, f"aud_{features_backend}.npy")
             np.save(tmp / name, feats.astype(np.float32))
             summary["features"] = name
+            want = FEATURE_CHANNELS.get(name)
+            if want is None:
+                log.warning("audio features: the %s backend's %s is for this pipeline only; the reference "
+                            "trainers read aud_ds.npy (DeepSpeech, 29 channels; GaussianTalker and ER-NeRF) or "
+                            "aud_hu.npy (HuBERT, 1024 channels; ER-NeRF): choose audio_features.backend: "
+                            "deepspeech for a folder they can train on", features_backend, name)
+            elif feats.shape[-1] != want:
+                log.warning("audio features: %s has %d channels; the reference networks take %d",
+                            name, feats.shape[-1], want)
         fit = root / "fit"
         if with_transforms and (fit / "transforms_train.json").exists():
-            for split in ("train", "val"):
-                src = fit / f"transforms_{split}.json"
+            for part in ("train", "val"):
+                src = fit / f"transforms_{part}.json"
                 if src.exists():
-                    data = read_json(src)
-                    if data.get("camera_convention", "opencv") == "opencv":
-                        data = convert_transforms(data, to_gl=True)
-                    write_json(tmp / f"transforms_{split}.json", data)
+                    write_json(tmp / f"transforms_{part}.json", reference_transforms(read_json(src)))
             summary["transforms"] = True
         else:
             log.info("no fit outputs (%s/transforms_*.json): the export has no transforms_*.json yet", fit)
+        if with_transforms and (fit / "track.npz").exists():
+            write_track_params(tmp / "track_params.pt", fit / "track.npz", Path(model) if model else None)
+            summary["track_params"] = True
     return summary
 
 
-def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: float = 10 / 11) -> dict:
-    """Build this pipeline's ingest/, face/, audio/, fit/ files and split.json under `out` from a
-    reference-layout folder."""
-    from gtalker.face.blinks import write_au_csv
-    from gtalker.face.landmarks import Track, save_track
-    from gtalker.face.lips import lip_boxes
-    from gtalker.face.split import split_frames
-    from gtalker.face.torso import HEAD, composite, training_target
-    from gtalker.io.audio import load_audio, write_wav
-    from gtalker.io.frames import frame_path, read_image, write_image
-
-    ref = Path(src)
+def reference_frames(ref: Path) -> int:
+    """Number of frames of a reference folder (ori_imgs/0.jpg .. N-1.jpg, no gaps)."""
     ori = ref / "ori_imgs"
     if not ori.is_dir():
         raise InputError(f"{ref}: no ori_imgs/ folder; not a reference-layout dataset")
     ids = sorted(int(p.stem) for p in ori.glob("*.jpg") if p.stem.isdigit())
     if not ids or ids != list(range(len(ids))):
         raise InputError(f"{ori}: frames must be numbered 0.jpg .. N-1.jpg without gaps")
-    n = len(ids)
+    return len(ids)
+
+
+def missing_reference_files(src: str | Path) -> list[str]:
+    """What a reference folder lacks to train from it (empty when complete): per-frame landmarks, parsing
+    and torso images, bc.jpg, au.csv, aud.wav and the cameras (transforms_train/val.json or track_params.pt)."""
+    ref = Path(src)
+    if not ref.is_dir():
+        return [f"{ref}: folder not found"]
+    try:
+        n = reference_frames(ref)
+    except InputError as err:
+        return [str(err)]
+    missing = []
+    for sub, ext in (("ori_imgs", ".lms"), ("parsing", ".png"), ("torso_imgs", ".png")):
+        lack = [i for i in range(n) if not (ref / sub / f"{i}{ext}").exists()]
+        if lack:
+            missing.append(f"{ref}/{sub}/: {len(lack)} of {n} frames lack their {ext} file "
+                           f"(first: {sub}/{lack[0]}{ext})")
+    for name in ("bc.jpg", "au.csv", "aud.wav"):
+        if not (ref / name).exists():
+            missing.append(f"{ref}/{name}: not found")
+    has_transforms = all((ref / f"transforms_{p}.json").exists() for p in ("train", "val"))
+    if not has_transforms and not (ref / "track_params.pt").exists():
+        missing.append(f"{ref}: no cameras: neither transforms_train.json + transforms_val.json nor "
+                       "track_params.pt")
+    return missing
+
+
+def reference_cameras(ref: Path, n: int, size: int, train_fraction: float
+                      ) -> tuple[float, np.ndarray, np.ndarray, dict[str, list[int]]]:
+    """(focal, R [n,3,3], t [n,3], split) in our convention from transforms_*.json (preferred) or
+    track_params.pt; frames without a camera take the nearest frame's (logged)."""
+    from gtalker.face.split import split_frames
+    from gtalker.refcams import from_tracker
+
+    R = np.full((n, 3, 3), np.nan)
+    t = np.full((n, 3), np.nan)
+    if all((ref / f"transforms_{p}.json").exists() for p in ("train", "val")):
+        split, focal = {}, None
+        for part in ("train", "val"):
+            data = convert_transforms(read_json(ref / f"transforms_{part}.json"), to_gl=False)
+            focal = float(data["focal_len"]) if focal is None else focal
+            split[part] = []
+            for fr in data["frames"]:
+                i = int(fr["img_id"])
+                if not 0 <= i < n:
+                    raise InputError(f"{ref}/transforms_{part}.json: img_id {i} outside the {n} frames of ori_imgs/")
+                c2w = np.asarray(fr["transform_matrix"], np.float64)
+                R[i] = c2w[:3, :3].T
+                t[i] = -R[i] @ c2w[:3, 3]
+                split[part].append(i)
+        if not split["train"]:
+            raise InputError(f"{ref}/transforms_train.json: no frames")
+    else:
+        import torch
+
+        params = torch.load(ref / "track_params.pt", map_location="cpu", weights_only=False)
+        lack = [k for k in ("euler", "trans", "focal") if k not in params]
+        if lack:
+            raise InputError(f"{ref}/track_params.pt: lacks {lack} (expected the reference tracker's keys "
+                             "euler, trans, focal, id, exp, vertices)")
+        euler, trans = (np.asarray(params[k], np.float64).reshape(-1, 3) for k in ("euler", "trans"))
+        focal = float(np.asarray(params["focal"]).reshape(-1)[0])
+        m = min(n, len(euler))
+        R[:m], t[:m] = from_tracker(euler[:m], trans[:m])
+        split = split_frames(n, train_fraction)
+    known = np.isfinite(t).all(axis=1)
+    if not known.all():
+        idx = np.flatnonzero(known)
+        nearest = idx[np.abs(np.arange(n)[:, None] - idx[None]).argmin(axis=1)]
+        log.warning("%d of %d frames have no camera in %s; they take the nearest frame's", (~known).sum(), n, ref)
+        R, t = R[nearest], t[nearest]
+    return focal, R, t, split
+
+
+def triangulate_landmarks(lms: np.ndarray, focal: float, c: float, R: np.ndarray, t: np.ndarray,
+                          frames: list[int]) -> np.ndarray:
+    """World points [68,3] whose projections best fit the landmarks over `frames` (linear least squares:
+    ((u - c) r3 - f r1) . X = f t1 - (u - c) t3, and the same for v)."""
+    ids = np.asarray(frames)
+    Ri, ti, uv = R[ids], t[ids], np.asarray(lms, np.float64)[ids] - c
+    pts = np.zeros((lms.shape[1], 3))
+    for j in range(lms.shape[1]):
+        rows = []
+        rhs = []
+        for axis in (0, 1):
+            d = uv[:, j, axis][:, None]
+            rows.append(d * Ri[:, 2] - focal * Ri[:, axis])
+            rhs.append(focal * ti[:, axis] - d[:, 0] * ti[:, 2])
+        pts[j] = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)[0]
+    return pts
+
+
+def reprojection_rmse(points: np.ndarray, lms: np.ndarray, focal: float, c: float, R: np.ndarray,
+                      t: np.ndarray) -> np.ndarray:
+    """Per-frame RMSE (px) of the projected points against the landmarks."""
+    q = np.einsum("nij,pj->npi", R, points) + t[:, None]
+    uv = focal * q[..., :2] / q[..., 2:3] + c
+    return np.sqrt(((uv - lms) ** 2).sum(-1).mean(-1))
+
+
+def reference_vertices(ref: Path) -> np.ndarray | None:
+    """Mean face-model vertices [V,3] of track_params.pt in our world units, when it has them."""
+    path = ref / "track_params.pt"
+    if not path.exists():
+        return None
+    import torch
+
+    from gtalker.refcams import TRANSFORMS_SCALE
+
+    verts = torch.load(path, map_location="cpu", weights_only=False).get("vertices")
+    if verts is None:
+        return None
+    v = np.asarray(verts, np.float64)
+    v = v.reshape(-1, v.shape[-2], 3).mean(axis=0) if v.ndim == 3 else v.reshape(-1, 3)
+    return v / TRANSFORMS_SCALE if len(v) else None
+
+
+def write_reference_points(root: Path, ref: Path, track, lms: np.ndarray, train: list[int], n_points: int,
+                           seed: int) -> dict[str, int]:
+    """fit/points_{mesh,random,landmarks}.ply for an imported folder: mesh = the mean vertices of
+    track_params.pt (else the triangulated landmarks), random = uniform in their box, landmarks = the 68
+    landmarks triangulated from the .lms with the cameras; coloured from the training frames."""
+    from gtalker.fit.points import colour_points, write_ply
+
+    lmk = triangulate_landmarks(lms, track.focal, track.cx, track.R, track.t, train)
+    mesh = reference_vertices(ref)
+    if mesh is None:
+        log.warning("%s: no track_params.pt vertices; points_mesh.ply holds the 68 triangulated landmarks", ref)
+        mesh = lmk
+    lo, hi = mesh.min(axis=0), mesh.max(axis=0)
+    rand = lo + np.random.default_rng(seed).random((n_points, 3)) * (hi - lo)
+    frames_dir = root / "ingest" / "frames"
+    counts = {}
+    for name, pts in (("mesh", mesh), ("random", rand), ("landmarks", lmk)):
+        write_ply(root / "fit" / f"points_{name}.ply", pts, colour_points(pts, None, track, frames_dir, train))
+        counts[name] = len(pts)
+    return counts
+
+
+def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: float = 10 / 11,
+                     n_points: int = 20000, seed: int = 0, with_features: bool = True) -> dict:
+    """Build this pipeline's ingest/, face/, audio/ and fit/ files and split.json under `out` from a
+    reference-layout folder (nothing of our preprocessing or tracking runs)."""
+    from gtalker.face.blinks import write_au_csv
+    from gtalker.face.landmarks import Track, save_track
+    from gtalker.face.lips import lip_boxes
+    from gtalker.face.torso import composite, training_target
+    from gtalker.fit.cameras import write_transforms
+    from gtalker.fit.tracker import Track as FitTrack
+    from gtalker.fit.tracker import save_track as save_fit
+    from gtalker.io.audio import load_audio, write_wav
+    from gtalker.io.frames import frame_path, read_image, write_image
+
+    ref = Path(src)
+    missing = missing_reference_files(ref)
+    if missing:
+        raise InputError("reference folder incomplete:\n  " + "\n  ".join(missing))
+    n = reference_frames(ref)
+    ori = ref / "ori_imgs"
     root = Path(out)
     first = read_image(ori / "0.jpg")
     h, w = first.shape[:2]
     if h != w:
         raise InputError(f"{ori}/0.jpg: {w}x{h}; this pipeline expects square frames")
-    bc_path = ref / "bc.jpg"
-    bc = read_image(bc_path) if bc_path.exists() else None
+    bc = read_image(ref / "bc.jpg")
+    if bc.shape[:2] != (h, w):
+        raise InputError(f"{ref}/bc.jpg: {bc.shape[1]}x{bc.shape[0]}, the frames are {w}x{h}")
     lms = np.zeros((n, 68, 2), np.float32)
     unknown_colours = 0
     dirs = {k: root / p for k, p in {"frames": "ingest/frames", "parsing": "face/parsing", "torso": "face/torso",
                                      "gt": "face/gt", "torso_bg": "face/torso_bg"}.items()}
-    has_parsing = (ref / "parsing").is_dir()
-    has_torso = (ref / "torso_imgs").is_dir()
     with atomic_path(dirs["frames"], is_dir=True) as t_frames, \
             atomic_path(dirs["parsing"], is_dir=True) as t_parsing, \
             atomic_path(dirs["torso"], is_dir=True) as t_torso, \
             atomic_path(dirs["gt"], is_dir=True) as t_gt, \
             atomic_path(dirs["torso_bg"], is_dir=True) as t_tbg:
         for i in tqdm(range(n), desc="import", file=sys.stderr, mininterval=2.0):
-            img = read_image(ori / f"{i}.jpg")
             shutil.copyfile(ori / f"{i}.jpg", frame_path(t_frames, i, ".jpg"))
             lms[i] = read_lms(ori / f"{i}.lms")
-            if not has_parsing:
-                continue
-            labels, bad = colour_to_labels(cv2.imread(str(ref / "parsing" / f"{i}.png"), cv2.IMREAD_COLOR))
+            seg = cv2.imread(str(ref / "parsing" / f"{i}.png"), cv2.IMREAD_COLOR)
+            if seg is None or seg.shape[:2] != (h, w):
+                raise InputError(f"{ref}/parsing/{i}.png: unreadable or not {w}x{h}")
+            labels, bad = colour_to_labels(seg)
             unknown_colours += bad
             cv2.imwrite(str(frame_path(t_parsing, i, ".png")), labels, PNG_FAST)
-            if has_torso and bc is not None:
-                rgba = read_image(ref / "torso_imgs" / f"{i}.png", cv2.IMREAD_UNCHANGED)
-                if rgba.ndim != 3 or rgba.shape[2] != 4:
-                    raise InputError(f"{ref}/torso_imgs/{i}.png: not an RGBA image")
-                shutil.copyfile(ref / "torso_imgs" / f"{i}.png", frame_path(t_torso, i, ".png"))
-                tb = composite(rgba, bc)
-                write_image(frame_path(t_tbg, i, ".jpg"), tb)
-                gt = training_target(img, labels, tb)
-                gt_src = ref / "gt_imgs" / f"{i}.jpg"
-                if gt_src.exists():  # keep the reference's own target where it has one
-                    gt = np.where((labels == HEAD)[..., None], img, read_image(gt_src))
-                write_image(frame_path(t_gt, i, ".jpg"), gt)
+            rgba = read_image(ref / "torso_imgs" / f"{i}.png", cv2.IMREAD_UNCHANGED)
+            if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[:2] != (h, w):
+                raise InputError(f"{ref}/torso_imgs/{i}.png: not a {w}x{h} RGBA image")
+            shutil.copyfile(ref / "torso_imgs" / f"{i}.png", frame_path(t_torso, i, ".png"))
+            tb = composite(rgba, bc)
+            write_image(frame_path(t_tbg, i, ".jpg"), tb)
+            gt_src = ref / "gt_imgs" / f"{i}.jpg"
+            if gt_src.exists():  # the reference's own target (frame with the background replaced)
+                shutil.copyfile(gt_src, frame_path(t_gt, i, ".jpg"))
+            else:
+                write_image(frame_path(t_gt, i, ".jpg"), training_target(read_image(ori / f"{i}.jpg"), labels, tb))
     if unknown_colours:
         log.warning("%d parsing pixels had no reference colour; they were set to background", unknown_colours)
     write_json(root / "ingest" / "frames.json", {"n_frames": n, "fps": fps, "size": h, "source": str(ref)})
@@ -236,41 +462,45 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
                Track(lms=lms, valid=np.ones(n, bool), interpolated=np.zeros(n, bool), score=np.ones(n, np.float32)))
     with atomic_path(root / "face" / "lips.npy") as tmp:
         np.save(tmp, lip_boxes(lms, h, w))
-    if bc is not None:
-        with atomic_path(root / "face" / "bc.jpg") as tmp:
-            write_image(tmp, bc)
-    summary = {"frames": n, "parsing": has_parsing, "torso": has_torso and bc is not None}
-    if (ref / "au.csv").exists():
-        au = read_au45(ref / "au.csv")
-        if len(au) < n:
-            raise InputError(f"{ref}/au.csv: {len(au)} rows for {n} frames")
-        blinks = (np.clip(au[:n], 0, 2) / 2).astype(np.float32)
-        with atomic_path(root / "face" / "blinks.npy") as tmp:
-            np.save(tmp, blinks)
-        write_au_csv(str(root / "face" / "au.csv"), blinks)
-    if (ref / "aud.wav").exists():
-        samples = load_audio(ref / "aud.wav")
-        expected = int(round(n * 16000 / fps))
-        samples = np.pad(samples, (0, max(0, expected - len(samples))))[:expected]
-        write_wav(root / "ingest" / "audio.wav", samples)
+    with atomic_path(root / "face" / "bc.jpg") as tmp:
+        shutil.copyfile(ref / "bc.jpg", tmp)
+    au = read_au45(ref / "au.csv")
+    if len(au) < n:
+        raise InputError(f"{ref}/au.csv: {len(au)} rows for {n} frames")
+    blinks = (np.clip(au[:n], 0, 2) / 2).astype(np.float32)
+    with atomic_path(root / "face" / "blinks.npy") as tmp:
+        np.save(tmp, blinks)
+    write_au_csv(str(root / "face" / "au.csv"), blinks)
+    samples = load_audio(ref / "aud.wav")
+    expected = int(round(n * 16000 / fps))
+    if abs(len(samples) - expected) > 16000 / fps:
+        log.warning("%s/aud.wav: %.3f s for %d frames at %g fps (%.3f s); padded or cut to fit",
+                    ref, len(samples) / 16000, n, fps, expected / 16000)
+    write_wav(root / "ingest" / "audio.wav", np.pad(samples, (0, max(0, expected - len(samples))))[:expected])
+    features = []
     for backend, name in FEATURE_NAMES.items():
-        if (ref / name).exists():
+        if with_features and (ref / name).exists():
             feats = np.load(ref / name)
+            if feats.ndim != 3 or len(feats) < n:
+                raise InputError(f"{ref}/{name}: shape {feats.shape}; expected [{n}, 16, C]")
             with atomic_path(root / "audio" / f"features_{backend}.npy") as tmp:
-                np.save(tmp, feats.astype(np.float32))
-    split = None
-    for part in ("train", "val"):
-        path = ref / f"transforms_{part}.json"
-        if path.exists():
-            data = read_json(path)
-            write_json(root / "fit" / f"transforms_{part}.json", convert_transforms(data, to_gl=False))
-            split = split or {}
-            split[part] = [int(fr["img_id"]) for fr in data.get("frames", [])]
-    if split is None or set(split) != {"train", "val"}:
-        split = split_frames(n, train_fraction)
+                np.save(tmp, feats[:n].astype(np.float32))
+            features.append(backend)
+    focal, R, t, split = reference_cameras(ref, n, h, train_fraction)
     write_json(root / "split.json", split)
-    summary["split"] = {k: len(v) for k, v in split.items()}
-    return summary
+    c = (h - 1) / 2.0
+    track = FitTrack(focal=focal, cx=c, cy=c, size=h, R=R, t=t, expression=np.zeros((n, 0)),
+                     identity=np.zeros(0), reproj_err=np.zeros(n), used=np.ones(n, bool), model="reference")
+    points = write_reference_points(root, ref, track, lms, split["train"], n_points, seed)
+    lmk = triangulate_landmarks(lms, focal, c, R, t, split["train"])
+    track.reproj_err = reprojection_rmse(lmk, lms, focal, c, R, t)
+    save_fit(track, root / "fit" / "track.npz")
+    write_transforms(track, split, root / "fit" / "transforms_train.json", root / "fit" / "transforms_val.json")
+    log.info("cameras: focal %.1f px, median landmark reprojection %.2f px (68 points triangulated from the "
+             ".lms with these cameras), camera distance %.3f (world units of the folder)", focal,
+             float(np.median(track.reproj_err)), float(np.median(np.linalg.norm(t, axis=1))))
+    return {"frames": n, "features": features, "split": {k: len(v) for k, v in split.items()}, "points": points,
+            "reproj_px": round(float(np.median(track.reproj_err)), 3)}
 
 
 @reports_input_errors("gtalker.refdata")
@@ -283,19 +513,25 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", required=True)
     e.add_argument("--features", default=None, help="audio features .npy to include")
     e.add_argument("--features-backend", default="mel", help="mel | deepspeech | hubert (names the file)")
-    e.add_argument("--no-transforms", action="store_true")
+    e.add_argument("--no-transforms", action="store_true", help="leave out the cameras (transforms, track_params)")
+    e.add_argument("--model", default=None, help="the fit's face model .npz (vertices of track_params.pt)")
     i = sub.add_parser("import", help="reference layout -> results/<dataset>")
     i.add_argument("--src", required=True)
     i.add_argument("--out", required=True, help="results/<dataset>")
     i.add_argument("--fps", type=float, default=25.0)
-    i.add_argument("--train-fraction", type=float, default=10 / 11)
+    i.add_argument("--train-fraction", type=float, default=10 / 11,
+                   help="split when the folder has only track_params.pt (transforms_*.json give their own)")
+    i.add_argument("--n-points", type=int, default=20000, help="points of fit/points_random.ply")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--no-features", action="store_true", help="leave the folder's audio features out")
     args = ap.parse_args(argv)
     setup_logging("gtalker.refdata")
     if args.cmd == "export":
         summary = export_reference(args.results, args.out, args.features, args.features_backend,
-                                   not args.no_transforms)
+                                   not args.no_transforms, args.model)
     else:
-        summary = import_reference(args.src, args.out, args.fps, args.train_fraction)
+        summary = import_reference(args.src, args.out, args.fps, args.train_fraction, args.n_points, args.seed,
+                                   not args.no_features)
     log.info("%s: %s", args.cmd, summary)
     return 0
 

@@ -13,6 +13,7 @@ rule extract_audio_features:
         audio="results/{dataset}/ingest/audio.wav",
         index="results/{dataset}/ingest/frames.json",
         model=audio_model_input,
+        precomputed=reference_features,
         code=code("audio", "io"),
     output:
         "results/{dataset}/audio/features_{backend}.npy",

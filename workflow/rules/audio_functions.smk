@@ -5,8 +5,11 @@ AUDIO_BACKENDS = ["mel", "deepspeech", "hubert"]
 
 
 def audio_feature_flags(wildcards):
-    """CLI flags of every audio_features setting the backend uses."""
+    """CLI flags of every audio_features setting the backend uses (or the reference folder's file)."""
     cfg = config["audio_features"]
+    precomputed = reference_features(wildcards)
+    if precomputed:
+        return f"--precomputed '{precomputed[0]}'"
     if wildcards.backend == "mel":
         return (f"--n-mels {cfg['n_mels']} --fmin {cfg['fmin']} --fmax {cfg['fmax']} "
                 f"--top-db {cfg['top_db']}")
@@ -26,3 +29,16 @@ def audio_model_input(wildcards):
 def audio_features_path(dataset):
     """The feature file of the configured backend (what the talker stage reads)."""
     return f"results/{dataset}/audio/features_{config['audio_features']['backend']}.npy"
+
+
+# A reference-folder dataset's own features (workflow/rules/reference.smk) replace the extraction.
+REFERENCE_FEATURE_FILES = {"deepspeech": "aud_ds.npy", "hubert": "aud_hu.npy", "mel": "aud_mel.npy"}
+
+
+def reference_features(wildcards):
+    """The folder's feature file of this backend when the dataset is a reference folder that has it."""
+    entry = DATASETS.get(getattr(wildcards, "dataset", None), {})
+    if not entry.get("reference"):
+        return []
+    path = os.path.join(entry["reference"], REFERENCE_FEATURE_FILES[wildcards.backend])
+    return [path] if os.path.exists(path) else []

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import re
 import sys
 
 import yaml
@@ -127,8 +128,37 @@ def variant_cfg(variant, section):
     return _deep_merge(config.get(section, {}), VARIANTS[variant].get(section, {}))
 
 
+# Datasets read from a reference-layout folder (rule import_reference) and those made from a video.
+REFERENCE_DATASETS = [d for d, e in DATASETS.items() if e.get("reference")]
+VIDEO_DATASETS = [d for d in DATASETS if d not in REFERENCE_DATASETS]
+
+
+def dataset_regex(names):
+    """Wildcard constraint matching exactly these dataset names (nothing when empty)."""
+    return "|".join(re.escape(d) for d in names) if names else "(?!)"
+
+
+def _check_reference(name, entry):
+    """A reference folder must hold every file the import needs (each missing one is named)."""
+    for key in ("video", "audio", "start", "end"):
+        if entry.get(key) is not None:
+            raise WorkflowError(f"config: datasets.{name}: '{key}' does not apply to a 'reference' folder "
+                                "(it is already cut and preprocessed); remove it")
+    if SRC not in sys.path:
+        sys.path.insert(0, SRC)
+    from gtalker.refdata import missing_reference_files
+
+    missing = missing_reference_files(entry["reference"])
+    if missing:
+        raise WorkflowError(f"config: datasets.{name}.reference: the folder cannot be trained from:\n  "
+                            + "\n  ".join(missing))
+
+
 def _check_datasets():
     for name, entry in DATASETS.items():
+        if entry.get("reference"):
+            _check_reference(name, entry)
+            continue
         video = entry["video"]
         if not video.startswith("results/_demo/") and not os.path.exists(video):
             raise WorkflowError(

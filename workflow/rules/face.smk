@@ -187,7 +187,7 @@ rule download_fan_weights:
 rule export_reference:
     input:
         unpack(reference_export_inputs),
-        code=code("refdata", "face", "io"),
+        code=code("refdata", "refcams", "face", "fit", "io"),
     output:
         directory("results/{dataset}/reference"),
     params:

@@ -51,13 +51,17 @@ def reference_export_inputs(wildcards):
     transforms = fit_transforms(wildcards.dataset)
     if transforms:
         inputs["transforms"] = transforms
+        inputs["track"] = f"{d}/fit/track.npz"
+        inputs["model"] = face_model_file()
     return inputs
 
 
 def reference_export_flags(wildcards):
-    """Which audio features to export (and under which reference name)."""
+    """Which audio features to export (and under which reference name); the face model whose vertices
+    go into track_params.pt."""
+    model = f" --model '{face_model_file()}'" if fit_transforms(wildcards.dataset) else ""
     return (f"--features {audio_features_path(wildcards.dataset)} "
-            f"--features-backend {config['audio_features']['backend']}")
+            f"--features-backend {config['audio_features']['backend']}{model}")
 
 
 def face_targets(dataset):
@@ -65,6 +69,6 @@ def face_targets(dataset):
     d = f"results/{dataset}"
     targets = [f"{d}/face/landmarks.npz", f"{d}/face/lips.npy", f"{d}/face/blinks.npy", f"{d}/face/au.csv",
                f"{d}/face/torso", f"{d}/face/gt", f"{d}/face/torso_bg", f"{d}/face/bc.jpg", f"{d}/split.json"]
-    if config["refdata"]["export"]:
+    if config["refdata"]["export"] and dataset not in REFERENCE_DATASETS:
         targets.append(f"{d}/reference")
     return targets

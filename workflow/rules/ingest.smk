@@ -2,6 +2,8 @@
 
 
 rule probe:
+    wildcard_constraints:
+        dataset=dataset_regex(VIDEO_DATASETS),
     input:
         video=lambda w: dataset_cfg(w.dataset)["video"],
         audio=audio_input,
@@ -21,6 +23,8 @@ rule probe:
 
 
 rule extract_frames:
+    wildcard_constraints:
+        dataset=dataset_regex(VIDEO_DATASETS),
     input:
         video=lambda w: dataset_cfg(w.dataset)["video"],
         probe="results/{dataset}/ingest/probe.json",
@@ -47,6 +51,8 @@ rule extract_frames:
 
 
 rule extract_audio:
+    wildcard_constraints:
+        dataset=dataset_regex(VIDEO_DATASETS),
     input:
         video=lambda w: dataset_cfg(w.dataset)["video"],
         index="results/{dataset}/ingest/frames.json",

@@ -8,7 +8,9 @@
 
 With --frames-json the frame count and rate come from the ingest index; with --fps alone the frame count
 covers the whole audio; --n-frames alone assumes 25 fps. The DeepSpeech backend needs an ONNX conversion
-of the v0.1.0 graph: see gtalker/audio/deepspeech.py.
+of the v0.1.0 graph: see gtalker/audio/deepspeech.py. --precomputed F takes the features from F (a
+reference folder's aud_ds.npy / aud_hu.npy, [N, 16, C]) instead of computing them: checked against the
+frame count, cut to it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--hubert-layer", type=int, default=-1)
     f.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (deepspeech/hubert)")
     f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--precomputed", default=None, help="take the features from this .npy [N, 16, C]")
     return parser
 
 
@@ -79,6 +82,22 @@ def resolve_device(spec: str, backend: str) -> str:
     return str(get_device(spec))
 
 
+def precomputed_features(path: str, n_frames: int) -> np.ndarray:
+    """Features [n_frames, 16, C] from a file of at least n_frames windows (logged; extra rows cut)."""
+    try:
+        feats = np.load(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a readable .npy ({err})") from err
+    if feats.ndim != 3 or feats.shape[1] != 16:
+        raise InputError(f"{path}: shape {feats.shape}; expected [N, 16, C] windows per video frame")
+    if len(feats) < n_frames:
+        raise InputError(f"{path}: {len(feats)} windows for {n_frames} video frames")
+    if not np.all(np.isfinite(feats)):
+        raise InputError(f"{path}: contains NaN/inf")
+    log.info("features taken from %s %s (first %d rows)", path, feats.shape, n_frames)
+    return feats[:n_frames].astype(np.float32)
+
+
 def run_features(args: argparse.Namespace) -> np.ndarray:
     """Load the audio, extract the features, write them atomically; return them."""
     t0 = time.perf_counter()
@@ -92,7 +111,10 @@ def run_features(args: argparse.Namespace) -> np.ndarray:
         threads=args.threads)
     log.info("%s: %.2f s of audio -> %d frames at %g fps, backend %s", args.audio,
              len(samples) / 16000, n_frames, fps, args.backend)
-    feats = extract_features(samples, n_frames, fps, cfg, source=args.audio)
+    if args.precomputed:
+        feats = precomputed_features(args.precomputed, n_frames)
+    else:
+        feats = extract_features(samples, n_frames, fps, cfg, source=args.audio)
     with atomic_path(args.out) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, feats)

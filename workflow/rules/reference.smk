@@ -1,0 +1,58 @@
+# Datasets given as a folder in the reference's layout (datasets: {name: {reference: folder}}): one job
+# imports everything the later stages read, in place of ingest, face preprocessing and tracking; the
+# folder's own audio features (aud_ds.npy / aud_hu.npy) replace the extraction of that backend.
+
+rule import_reference:
+    input:
+        folder=lambda w: dataset_cfg(w.dataset)["reference"],
+        code=code("refdata", "refcams", "face", "fit", "io"),
+    output:
+        frames=directory("results/{dataset}/ingest/frames"),
+        index="results/{dataset}/ingest/frames.json",
+        audio="results/{dataset}/ingest/audio.wav",
+        landmarks="results/{dataset}/face/landmarks.npz",
+        parsing=directory("results/{dataset}/face/parsing"),
+        torso=directory("results/{dataset}/face/torso"),
+        gt=directory("results/{dataset}/face/gt"),
+        torso_bg=directory("results/{dataset}/face/torso_bg"),
+        bc="results/{dataset}/face/bc.jpg",
+        lips="results/{dataset}/face/lips.npy",
+        blinks="results/{dataset}/face/blinks.npy",
+        au="results/{dataset}/face/au.csv",
+        split="results/{dataset}/split.json",
+        track="results/{dataset}/fit/track.npz",
+        train="results/{dataset}/fit/transforms_train.json",
+        val="results/{dataset}/fit/transforms_val.json",
+        points=expand("results/{{dataset}}/fit/points_{init}.ply", init=POINT_INITS),
+    params:
+        fps=config["preprocess"]["fps"],
+        fraction=config["split"]["train_fraction"],
+        n_points=FIT["n_points"],
+        seed=FIT["seed"],
+    wildcard_constraints:
+        dataset=dataset_regex(REFERENCE_DATASETS),
+    log:
+        "logs/{dataset}/reference/import_reference.log",
+    benchmark:
+        "benchmarks/{dataset}/reference/import_reference.tsv"
+    conda:
+        "../../envs/face.yaml"
+    shell:
+        "python -m gtalker.refdata import --src '{input.folder}' --out results/{wildcards.dataset} "
+        "--fps {params.fps} --train-fraction {params.fraction} --n-points {params.n_points} "
+        "--seed {params.seed} --no-features > {log} 2>&1"
+
+
+# The reference folder's outputs come from the import, not from the steps that make them from a video.
+ruleorder: import_reference > extract_frames
+ruleorder: import_reference > extract_audio
+ruleorder: import_reference > detect_landmarks
+ruleorder: import_reference > parse_faces
+ruleorder: import_reference > extract_background
+ruleorder: import_reference > composite_torso
+ruleorder: import_reference > lip_boxes
+ruleorder: import_reference > detect_blinks
+ruleorder: import_reference > split_dataset
+ruleorder: import_reference > fit_face_model
+ruleorder: import_reference > make_cameras
+ruleorder: import_reference > init_points
