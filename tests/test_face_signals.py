@@ -67,16 +67,28 @@ def test_lip_boxes_are_squares_around_the_outer_lips():
 
 @pytest.mark.parametrize("n,n_train", [(11, 10), (22, 20), (500, 454), (2, 1)])
 def test_split_follows_the_reference_rule(n, n_train):
-    s = split.split_frames(n, 10 / 11)
+    s = split.split_frames(n, 10 / 11, min_val=0)
     assert s["train"] == list(range(n_train)) and s["val"] == list(range(n_train, n))
 
 
+@pytest.mark.parametrize("n,n_val,noticed", [(250, 25, False), (500, 46, False), (60, 25, False),
+                                             (25, 12, True), (3, 1, True)])
+def test_split_keeps_25_validation_frames_or_says_why(n, n_val, noticed):
+    s = split.split_frames(n, 10 / 11)
+    assert len(s["val"]) == n_val and s["train"] + s["val"] == list(range(n))
+    notices = split.Notices("split_dataset")
+    split.note_short_validation(s, notices)
+    assert [x.code for x in notices.items] == (["few_validation_frames"] if noticed else [])
+    if noticed:
+        assert f"only {n_val} validation frames" in notices.items[0].message
+
+
 def test_split_cli_and_bad_input(tmp_path):
-    (tmp_path / "frames.json").write_text(json.dumps({"n_frames": 50, "fps": 25, "size": 64, "source": "x"}))
+    (tmp_path / "frames.json").write_text(json.dumps({"n_frames": 500, "fps": 25, "size": 64, "source": "x"}))
     assert split.main(["--frames-json", str(tmp_path / "frames.json"), "--train-fraction", "0.8",
                        "--out", str(tmp_path / "split.json")]) == 0
     data = json.loads((tmp_path / "split.json").read_text())
-    assert set(data) == {"train", "val"} and len(data["train"]) == 40 and data["val"][0] == 40
+    assert set(data) == {"train", "val"} and len(data["train"]) == 400 and data["val"][0] == 400
     with pytest.raises(InputError, match="at least 2"):
         split.split_frames(1, 0.9)
 

@@ -25,7 +25,7 @@ def test_face_stage_end_to_end(tmp_path: Path):
     assert len(list((d / "face" / "torso").glob("*.png"))) == 50
     assert np.load(d / "face" / "lips.npy").shape == (50, 4)
     assert np.load(d / "face" / "blinks.npy").shape == (50,)
-    assert json.loads((d / "split.json").read_text())["val"] == list(range(45, 50))
+    assert json.loads((d / "split.json").read_text())["val"] == list(range(25, 50))
     assert (d / "reference" / "ori_imgs" / "49.lms").exists() and (d / "reference" / "au.csv").exists()
     for log in ("detect_landmarks", "parse_faces", "composite_torso"):
         assert (tmp_path / "logs" / "demo" / "face" / f"{log}.log").stat().st_size > 0

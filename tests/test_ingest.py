@@ -19,13 +19,16 @@ from gtalker.io.video import probe
 
 
 def _ingest(video: Path, tmp: Path, fps: float = 25, size: int = 64, audio: str | None = None,
-            start: float | None = None, end: float | None = None) -> tuple[dict, Path]:
+            start: float | None = None, end: float | None = None,
+            mismatch: str | None = None) -> tuple[dict, Path]:
+    """Probe, frames and audio of a (short: allow_short) test video."""
     from gtalker.common import write_json
 
     write_json(tmp / "probe.json", probe_video(str(video), audio))
     meta = run_frames(str(video), str(tmp / "probe.json"), str(tmp / "frames"), str(tmp / "frames.json"),
-                      fps, size, start, end, 95)
-    run_audio(str(video), str(tmp / "frames.json"), str(tmp / "audio.wav"), audio, start, end)
+                      fps, size, start, end, 95, allow_short=True)
+    run_audio(str(video), str(tmp / "frames.json"), str(tmp / "audio.wav"), audio, start, end,
+              mismatch=mismatch)
     return meta, tmp
 
 
@@ -91,7 +94,7 @@ def test_separate_audio_file_replaces_missing_track(tmp_path: Path) -> None:
     wav = tmp_path / "speech.wav"
     subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=200:duration=1.5",
                     "-ac", "2", "-ar", "44100", str(wav)], check=True)
-    meta, out = _ingest(silent, tmp_path, audio=str(wav))
+    meta, out = _ingest(silent, tmp_path, audio=str(wav), mismatch="pad")
     samples, _ = read_wav(out / "audio.wav")
     assert len(samples) == meta["n_frames"] * 640
     # 1.5 s of tone, then zero padding up to the 2 s video.

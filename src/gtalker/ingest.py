@@ -3,11 +3,14 @@
 CLI:
   python -m gtalker.ingest probe  --video V --out probe.json [--audio A] [--notices N.json]
   python -m gtalker.ingest frames --video V --probe probe.json --out-dir frames --index frames.json
-                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95] [--notices N.json]
-  python -m gtalker.ingest audio  --video V --index frames.json --out audio.wav [--audio A --start S --end E]
+                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95] [--allow-short]
                                   [--notices N.json]
+  python -m gtalker.ingest audio  --video V --index frames.json --out audio.wav [--audio A --start S --end E]
+                                  [--audio-mismatch pad|trim] [--notices N.json]
 Each step writes what it decided about the input (resampled frame rate, padded audio, ...) to --notices
-(see gtalker.notices).
+(see gtalker.notices). Input that would silently train on wrong data stops the step instead: a cut-off
+file (TRUNCATED_S), audio whose length differs from the video's (MISMATCH_S / MISMATCH_FRACTION, unless
+the dataset allows padding or trimming), a video shorter than MIN_SECONDS (unless it allows short ones).
 """
 
 from __future__ import annotations
@@ -21,20 +24,38 @@ from typing import Any
 from gtalker.common import (SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
                             setup_logging, write_json)
 from gtalker.io.audio import fit_length, load_audio, write_wav
-from gtalker.io.video import extract_frames, probe
+from gtalker.io.video import extract_frames, probe, probe_audio
 from gtalker.notices import Notices
 
 log = logging.getLogger("gtalker.ingest")
+
+# A decodable duration this much shorter than the container's means the file was cut off.
+TRUNCATED_S = 1.0
+# Audio and video lengths may differ by at most this many seconds and this fraction of the video.
+MISMATCH_S = 0.5
+MISMATCH_FRACTION = 0.05
+# Shorter passages leave too little to learn a head from and to validate on (unless allow_short).
+MIN_SECONDS = 10.0
+AUDIO_MISMATCH_CHOICES = ("pad", "trim")
 
 
 def probe_video(video: str, audio: str | None = None, notices: Notices | None = None) -> dict[str, Any]:
     """Probe a video; fail when it has no audio and no separate audio file is given."""
     notices = notices or Notices("probe", log)
     info = probe(video)
+    missing = info["duration"] - info["decodable_duration"]
+    if missing > TRUNCATED_S:
+        raise InputError(
+            f"{video}: the file is truncated: its header says {info['duration']:.2f} s but only "
+            f"{info['decodable_duration']:.2f} s can be decoded (cut off by an interrupted copy or "
+            "download?); copy the file again, or, to train on the part that is there, rewrite it with "
+            "'ffmpeg -i <file> -c copy <new file>' and use the new file")
     if audio is not None:
         if not Path(audio).exists():
             raise InputError(f"{audio}: audio file not found; fix the dataset's 'audio' in config.yaml")
+        audio_info = probe_audio(audio)
         info["audio_source"] = str(audio)
+        info["audio_file_duration"] = audio_info["duration"]
     elif not info["has_audio"]:
         raise InputError(f"{video}: the video has no audio track; add an 'audio: <file>' entry to this "
                          "dataset in config.yaml, or use a video with sound")
@@ -71,13 +92,28 @@ def passage_duration(info: dict[str, Any], start: float | None, end: float | Non
     return e - s
 
 
+def check_length(video: str, duration: float, allow_short: bool, notices: Notices) -> None:
+    """Fail on a passage shorter than MIN_SECONDS unless the dataset allows it (then a notice)."""
+    if duration >= MIN_SECONDS:
+        return
+    if not allow_short:
+        raise InputError(
+            f"{video}: only {duration:.2f} s of video; at least {MIN_SECONDS:g} s are needed to learn the "
+            "head and keep frames apart for validation. Use a longer video (or a longer start/end "
+            "passage), or set 'allow_short: true' for this dataset in config.yaml to train on it anyway")
+    notices.warn("short_video", f"{video}: only {duration:.2f} s of video (less than {MIN_SECONDS:g} s; "
+                 "allow_short: true); expect a weaker head and few validation frames",
+                 seconds=round(duration, 3))
+
+
 def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float, size: int,
                start: float | None, end: float | None, jpeg_quality: int,
-               notices: Notices | None = None) -> dict[str, Any]:
+               notices: Notices | None = None, allow_short: bool = False) -> dict[str, Any]:
     """Extract frames into out_dir atomically and write the frame index JSON."""
     notices = notices or Notices("extract_frames", log)
     info = read_json(probe_json)
     duration = passage_duration(info, start, end)
+    check_length(video, duration, allow_short, notices)
     with atomic_path(out_dir, is_dir=True) as tmp:
         n = extract_frames(video, tmp, fps=fps, size=size, start=start, end=end, jpeg_quality=jpeg_quality)
         if n == 0:
@@ -96,9 +132,32 @@ def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float
     return meta
 
 
+def check_audio_length(source: str, audio_s: float, video_s: float, mismatch: str | None,
+                       notices: Notices, frame_s: float) -> None:
+    """Fail when audio and video lengths differ by more than MISMATCH_S or MISMATCH_FRACTION, unless
+    `mismatch` ('pad' a shorter audio, 'trim' a longer one) allows it; pads/trims over a frame are notices."""
+    diff = audio_s - video_s
+    limit = min(MISMATCH_S, MISMATCH_FRACTION * video_s)
+    if abs(diff) > limit:
+        fix, allowed = ("pad", "padded with silence") if diff < 0 else ("trim", "cut at the video's end")
+        if mismatch != fix:
+            raise InputError(
+                f"{source}: the audio is {abs(diff):.2f} s {'shorter' if diff < 0 else 'longer'} than the "
+                f"video ({audio_s:.2f} s against {video_s:.2f} s; at most {limit:.2f} s is accepted), so "
+                "lip sync would be learnt from the wrong sound. Give audio that matches the video, or set "
+                f"'audio_mismatch: {fix}' for this dataset in config.yaml to have it {allowed}")
+    if -diff > frame_s:
+        notices.warn("audio_padded", f"{source}: audio is {-diff:.2f} s shorter than the video; padded "
+                     "with silence (the mouth learns nothing there)", seconds=round(-diff, 3))
+    elif diff > frame_s:
+        notices.warn("audio_trimmed", f"{source}: audio is {diff:.2f} s longer than the video; the last "
+                     f"{diff:.2f} s are not used", seconds=round(diff, 3))
+
+
 def run_audio(video: str, index: str, out: str, audio: str | None, start: float | None,
-              end: float | None, notices: Notices | None = None) -> int:
-    """Extract mono 16 kHz audio whose length matches the frame count exactly."""
+              end: float | None, notices: Notices | None = None, mismatch: str | None = None) -> int:
+    """Extract mono 16 kHz audio whose length matches the frame count exactly (checked first: see
+    check_audio_length)."""
     notices = notices or Notices("extract_audio", log)
     meta = read_json(index)
     source = audio or video
@@ -107,11 +166,8 @@ def run_audio(video: str, index: str, out: str, audio: str | None, start: float 
     n_samples = int(round(meta["n_frames"] * SAMPLE_RATE / meta["fps"]))
     if len(samples) == 0:
         raise InputError(f"{source}: the audio track is empty")
-    short = n_samples - len(samples)
-    if short > SAMPLE_RATE / meta["fps"]:
-        notices.warn("audio_padded", f"{source}: audio is {short / SAMPLE_RATE:.2f} s shorter than the "
-                     "video; padded with silence (the mouth learns nothing there)",
-                     seconds=round(short / SAMPLE_RATE, 3))
+    check_audio_length(source, len(samples) / SAMPLE_RATE, n_samples / SAMPLE_RATE, mismatch, notices,
+                       1.0 / meta["fps"])
     write_wav(out, fit_length(samples, n_samples))
     log.info("%s: wrote %d samples (%.3fs) to %s", source, n_samples, n_samples / SAMPLE_RATE, out)
     return n_samples
@@ -135,11 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--fps", type=float, default=25.0)
     f.add_argument("--size", type=int, default=512)
     f.add_argument("--jpeg-quality", type=int, default=95)
+    f.add_argument("--allow-short", action="store_true",
+                   help=f"accept a passage shorter than {MIN_SECONDS:g} s (with a notice)")
     a = sub.add_parser("audio")
     a.add_argument("--video", required=True)
     a.add_argument("--index", required=True)
     a.add_argument("--out", required=True)
     a.add_argument("--audio")
+    a.add_argument("--audio-mismatch", choices=AUDIO_MISMATCH_CHOICES,
+                   help="pad a shorter audio with silence / trim a longer one (with a notice) instead of failing")
     for q in (f, a):
         q.add_argument("--start", type=float)
         q.add_argument("--end", type=float)
@@ -152,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, probe_video(args.video, args.audio, notices))
     elif args.cmd == "frames":
         run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
-                   args.end, args.jpeg_quality, notices)
+                   args.end, args.jpeg_quality, notices, args.allow_short)
     else:
-        run_audio(args.video, args.index, args.out, args.audio, args.start, args.end, notices)
+        run_audio(args.video, args.index, args.out, args.audio, args.start, args.end, notices,
+                  args.audio_mismatch)
     notices.write(args.notices)
     return 0
 

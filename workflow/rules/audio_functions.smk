@@ -14,8 +14,8 @@ def audio_feature_flags(wildcards):
         return (f"--n-mels {cfg['n_mels']} --fmin {cfg['fmin']} --fmax {cfg['fmax']} "
                 f"--top-db {cfg['top_db']}")
     if wildcards.backend == "deepspeech":
-        return f"--deepspeech-model '{cfg['deepspeech_model']}'"
-    return f"--hubert-model '{cfg['hubert_model']}' --hubert-layer {cfg['hubert_layer']}"
+        return f"--deepspeech-model {shlex.quote(cfg['deepspeech_model'])}"
+    return f"--hubert-model {shlex.quote(cfg['hubert_model'])} --hubert-layer {cfg['hubert_layer']}"
 
 
 def audio_model_input(wildcards):

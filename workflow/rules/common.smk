@@ -3,6 +3,7 @@
 import copy
 import os
 import re
+import shlex
 import sys
 
 import yaml
@@ -12,17 +13,42 @@ from snakemake.utils import validate
 SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
 SRC = os.path.join(workflow.basedir, "src")
 
-validate(config, schema=SCHEMA, set_default=True)
+
+
+def _config_key(prefix, err):
+    """Dotted key of a schema error (no trailing dot when the error is about `prefix` itself)."""
+    return ".".join([prefix, *(str(p) for p in err.absolute_path)] if prefix else
+                    [str(p) for p in err.absolute_path]) or "(top level)"
+
+
+def _validate_config():
+    """Check the config against the schema: each failing key and its message in a line (not the schema
+    dump snakemake.utils.validate prints), then fill in the defaults."""
+    import jsonschema
+
+    with open(SCHEMA) as fh:
+        schema = yaml.safe_load(fh)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [f"  {_config_key('', e)}: {e.message[:300]}" for e in errors[:10]]
+        raise WorkflowError("config: invalid settings (config.yaml and any --config/--configfile):\n"
+                            + "\n".join(lines)
+                            + "\nEvery key, its type and default: workflow/schemas/config.schema.yaml")
+    validate(config, schema=SCHEMA, set_default=True)
+
+
+_validate_config()
 
 # Steps run as `python -m gtalker.<step>`, with the package on PYTHONPATH. Without conda, `python` is
 # the interpreter that runs Snakemake (the .venv's); with --sdm conda it is the env's python.
 _USING_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
-_PATH_EXPORT = "" if _USING_CONDA else f"export PATH='{os.path.dirname(sys.executable)}':$PATH; "
+_PATH_EXPORT = "" if _USING_CONDA else f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
 # The device (auto/cpu/cuda) reaches the steps as $GTALKER_DEVICE, not as a param: switching it does not
 # change any result, so it must not rerun anything.
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}"
-    f"export GTALKER_DEVICE='{config['device']}'; "
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}"
+    f"export GTALKER_DEVICE={config['device']}; "
     # torch/OpenMP threads spin-wait by default, which is many times slower on a loaded machine.
     "export OMP_WAIT_POLICY=${{OMP_WAIT_POLICY:-PASSIVE}}; "
 )
@@ -114,9 +140,8 @@ def _validate_variants():
             try:
                 jsonschema.validate(merged, sub)
             except jsonschema.ValidationError as err:
-                where = ".".join(str(p) for p in err.absolute_path)
                 raise WorkflowError(
-                    f"config: variants.{name}.{section}.{where}: {err.message}"
+                    f"config: {_config_key(f'variants.{name}.{section}', err)}: {err.message}"
                 ) from None
 
 
@@ -154,20 +179,24 @@ def _check_reference(name, entry):
                             + "\n  ".join(missing))
 
 
+def _is_built(path):
+    """True for a source file that a rule makes (the built-in demo video)."""
+    return path.startswith("results/_demo/")
+
+
 def _check_datasets():
+    """Warn about a dataset's missing source file: its own jobs fail (rule probe names the file), while
+    the other datasets still plan and run (the default profile keeps going past a failed job)."""
     for name, entry in DATASETS.items():
         if entry.get("reference"):
             _check_reference(name, entry)
             continue
-        video = entry["video"]
-        if not video.startswith("results/_demo/") and not os.path.exists(video):
-            raise WorkflowError(
-                f"config: datasets.{name}.video: file '{video}' not found; "
-                "fix the path in config.yaml (relative paths are relative to the working directory)"
-            )
-        audio = entry.get("audio")
-        if audio and not os.path.exists(audio):
-            raise WorkflowError(f"config: datasets.{name}.audio: file '{audio}' not found")
+        for key in ("video", "audio"):
+            path = entry.get(key)
+            if path and not _is_built(path) and not os.path.exists(path):
+                print(f"gtalker: config: datasets.{name}.{key}: file {path!r} not found; fix the path in "
+                      "config.yaml (relative paths are relative to the working directory). Dataset "
+                      f"{name!r} will fail; the other datasets run.", file=sys.stderr)
         start, end = entry.get("start"), entry.get("end")
         if start is not None and end is not None and end <= start:
             raise WorkflowError(f"config: datasets.{name}: end ({end}) must be after start ({start})")
@@ -188,15 +217,43 @@ def passage_opts(wildcards):
 
 
 def audio_opt(wildcards):
-    """CLI flag for a dataset's separate audio file, if any."""
+    """CLI flag for a dataset's separate audio file, if any (shell-quoted: any character works)."""
     audio = dataset_cfg(wildcards.dataset).get("audio")
-    return f"--audio '{audio}'" if audio else ""
+    return f"--audio {shlex.quote(audio)}" if audio else ""
+
+
+def source_path(key):
+    """Params function: the dataset's `key` file ('video'), passed to the step as given."""
+    return lambda wildcards: dataset_cfg(wildcards.dataset)[key]
+
+
+def source_input(key):
+    """Input function: the dataset's `key` file ('video' or 'audio') when the dataset names one that
+    exists or that a rule makes. A missing file is left out of the inputs, so that it fails only its own
+    dataset's probe (whose message names it) instead of stopping every dataset's jobs."""
+
+    def files(wildcards):
+        path = dataset_cfg(wildcards.dataset).get(key)
+        return [path] if path and (_is_built(path) or os.path.exists(path)) else []
+
+    return files
 
 
 def audio_input(wildcards):
     """The separate audio file as an input, when the dataset names one."""
-    audio = dataset_cfg(wildcards.dataset).get("audio")
-    return [audio] if audio else []
+    return source_input("audio")(wildcards)
+
+
+def short_opt(wildcards):
+    """--allow-short when the dataset allows a short video (the built-in demo's length is demo.seconds)."""
+    entry = dataset_cfg(wildcards.dataset)
+    return "--allow-short" if entry.get("allow_short") or _is_built(entry["video"]) else ""
+
+
+def mismatch_opt(wildcards):
+    """--audio-mismatch pad|trim when the dataset accepts audio of another length than the video."""
+    how = dataset_cfg(wildcards.dataset).get("audio_mismatch")
+    return f"--audio-mismatch {how}" if how else ""
 
 
 def print_summary():

@@ -40,7 +40,7 @@ rule evaluate:
         "python -m gtalker.metrics evaluate --rendered {input.rendered} --real {input.real} --gt {input.gt} "
         "--split {input.split} --audio {input.audio} --frames-json {input.index} "
         "--render-stats {input.stats} --train-log {input.train_log} --canonical-log {input.canonical_log} "
-        "--lpips-alexnet '{params.alexnet}' --lpips-linear '{params.linear}' --syncnet '{params.syncnet}' "
+        "--lpips-alexnet {params.alexnet:q} --lpips-linear {params.linear:q} --syncnet {params.syncnet:q} "
         "--max-offset {params.max_offset} --syncnet-vshift {params.vshift} "
         "--dataset {wildcards.dataset} --variant {wildcards.variant} --device $GTALKER_DEVICE "
         "--threads {threads} --out {output} > {log} 2>&1"

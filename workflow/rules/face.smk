@@ -144,7 +144,8 @@ rule split_dataset:
         index="results/{dataset}/ingest/frames.json",
         code=code("face", "io"),
     output:
-        "results/{dataset}/split.json",
+        split="results/{dataset}/split.json",
+        notices=notice_file("split_dataset"),
     params:
         fraction=config["split"]["train_fraction"],
     log:
@@ -153,7 +154,7 @@ rule split_dataset:
         "../../envs/face.yaml"
     shell:
         "python -m gtalker.face.split --frames-json {input.index} --train-fraction {params.fraction} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.split} --notices {output.notices} > {log} 2>&1"
 
 
 rule download_bisenet_weights:

@@ -10,7 +10,7 @@ def landmark_weights_input(wildcards):
 def landmark_flags(wildcards):
     """CLI flags of every landmarks setting."""
     cfg = config["landmarks"]
-    return (f"--backend {cfg['backend']} --fan-weights '{cfg['fan_weights']}' "
+    return (f"--backend {cfg['backend']} --fan-weights {shlex.quote(cfg['fan_weights'])} "
             f"--detect-every {cfg['detect_every']} --detect-size {cfg['detect_size']} "
             f"--min-patch-score {cfg['min_patch_score']} --max-gap {cfg['max_gap']} "
             f"--dark-threshold {cfg['dark_threshold']} --upscale {cfg['upscale']}")
@@ -27,7 +27,7 @@ def parsing_flags(wildcards):
     cfg = config["parsing"]
     if cfg["backend"] == "bisenet":
         b = cfg["bisenet"]
-        return f"--backend bisenet --weights '{b['weights']}' --size {b['size']} --batch {b['batch']}"
+        return f"--backend bisenet --weights {shlex.quote(b['weights'])} --size {b['size']} --batch {b['batch']}"
     settings = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(cfg["heuristic"].items()))
     return f"--backend heuristic {settings}"
 

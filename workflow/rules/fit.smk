@@ -21,7 +21,7 @@ rule convert_bfm:
     conda:
         "../../envs/fit.yaml"
     shell:
-        "python -m gtalker.fit convert-bfm --bfm-dir '{params.bfm_dir}' --template {input.template} "
+        "python -m gtalker.fit convert-bfm --bfm-dir {params.bfm_dir:q} --template {input.template} "
         "--n-identity {params.n_identity} --n-expression {params.n_expression} --out {output} > {log} 2>&1"
 
 

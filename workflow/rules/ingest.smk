@@ -1,24 +1,29 @@
 # Ingest, one job per video: metadata, frames at a fixed rate and size, 16 kHz mono audio.
 
 
+# Source paths reach the steps through params quoted with :q (any character works); as inputs they are
+# listed only when present (source_input), so a missing one fails its own dataset's probe, not all.
+
+
 rule probe:
     wildcard_constraints:
         dataset=dataset_regex(VIDEO_DATASETS),
     input:
-        video=lambda w: dataset_cfg(w.dataset)["video"],
+        video=source_input("video"),
         audio=audio_input,
         code=code("ingest", "io"),
     output:
         probe="results/{dataset}/ingest/probe.json",
         notices=notice_file("probe"),
     params:
+        video=source_path("video"),
         audio=audio_opt,
     log:
         "logs/{dataset}/ingest/probe.log",
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.ingest probe --video '{input.video}' {params.audio} --out {output.probe} "
+        "python -m gtalker.ingest probe --video {params.video:q} {params.audio} --out {output.probe} "
         "--notices {output.notices} > {log} 2>&1"
 
 
@@ -26,7 +31,7 @@ rule extract_frames:
     wildcard_constraints:
         dataset=dataset_regex(VIDEO_DATASETS),
     input:
-        video=lambda w: dataset_cfg(w.dataset)["video"],
+        video=source_input("video"),
         probe="results/{dataset}/ingest/probe.json",
         code=code("ingest", "io"),
     output:
@@ -38,6 +43,8 @@ rule extract_frames:
         size=config["preprocess"]["size"],
         quality=config["preprocess"]["jpeg_quality"],
         passage=passage_opts,
+        short=short_opt,
+        video=source_path("video"),
     log:
         "logs/{dataset}/ingest/extract_frames.log",
     benchmark:
@@ -45,16 +52,16 @@ rule extract_frames:
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.ingest frames --video '{input.video}' --probe {input.probe} "
+        "python -m gtalker.ingest frames --video {params.video:q} --probe {input.probe} "
         "--out-dir {output.frames} --index {output.index} --fps {params.fps} --size {params.size} "
-        "--jpeg-quality {params.quality} {params.passage} --notices {output.notices} > {log} 2>&1"
+        "--jpeg-quality {params.quality} {params.passage} {params.short} --notices {output.notices} > {log} 2>&1"
 
 
 rule extract_audio:
     wildcard_constraints:
         dataset=dataset_regex(VIDEO_DATASETS),
     input:
-        video=lambda w: dataset_cfg(w.dataset)["video"],
+        video=source_input("video"),
         index="results/{dataset}/ingest/frames.json",
         audio=audio_input,
         code=code("ingest", "io"),
@@ -64,13 +71,15 @@ rule extract_audio:
     params:
         audio=audio_opt,
         passage=passage_opts,
+        mismatch=mismatch_opt,
+        video=source_path("video"),
     log:
         "logs/{dataset}/ingest/extract_audio.log",
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.ingest audio --video '{input.video}' --index {input.index} --out {output.wav} "
-        "{params.audio} {params.passage} --notices {output.notices} > {log} 2>&1"
+        "python -m gtalker.ingest audio --video {params.video:q} --index {input.index} --out {output.wav} "
+        "{params.audio} {params.passage} {params.mismatch} --notices {output.notices} > {log} 2>&1"
 
 
 register_targets(

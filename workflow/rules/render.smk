@@ -61,7 +61,7 @@ rule custom_audio_features:
         "../../envs/audio.yaml"
     threads: 2
     shell:
-        "python -m gtalker.audio features --audio '{input.audio}' --fps {params.fps} "
+        "python -m gtalker.audio features --audio {input.audio:q} --fps {params.fps} "
         "--backend {wildcards.backend} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
         "--out {output} > {log} 2>&1"
 
@@ -89,7 +89,7 @@ rule render_custom:
     threads: 2
     shell:
         "python -m gtalker.render custom --model {input.model} --dataset-dir results/{wildcards.dataset} "
-        "--split {input.split} --features {input.features} --audio '{input.audio}' --out-video {output} "
+        "--split {input.split} --features {input.features} --audio {input.audio:q} --out-video {output} "
         "--size {params.size} --fps {params.fps} --batch {params.batch} --pose-source {params.pose_source} "
         "--backend {params.backend} --train-filter {params.train_filter} "
         "--raster-size {params.raster_size} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"

@@ -14,7 +14,7 @@ rule gather_warnings:
         "../../envs/ingest.yaml"
     localrule: True
     shell:
-        "python -m gtalker.notices gather --dataset '{wildcards.dataset}' --out {output} "
+        "python -m gtalker.notices gather --dataset {wildcards.dataset} --out {output} "
         "{input.notices} > {log} 2>&1"
 
 

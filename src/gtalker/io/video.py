@@ -20,28 +20,61 @@ _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz")
 _FPS = re.compile(r"([\d.]+k?) fps")
 
 
-def _packet_times(path: Path) -> tuple[np.ndarray, Fraction]:
-    """Presentation times (seconds, sorted) of every video packet, without decoding."""
+def _packets(path: Path, stream: str) -> tuple[np.ndarray, np.ndarray]:
+    """Presentation times and durations (seconds, sorted by time) of every packet of `stream` ("v:0",
+    "a:0"), read without decoding; packets missing from a cut-off file are simply absent."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+           "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise InputError(f"{path}: cannot read the video stream ({proc.stderr.strip()[-300:]})")
+        kind = "video" if stream.startswith("v") else "audio"
+        raise InputError(f"{path}: cannot read the {kind} stream ({proc.stderr.strip()[-300:]})")
     tb = Fraction(1, 1)
-    pts: list[int] = []
+    rows: list[tuple[int, int]] = []
     for line in proc.stdout.splitlines():
         if line.startswith("#tb 0:"):
             num, den = line.split(":", 1)[1].strip().split("/")
             tb = Fraction(int(num), int(den))
         elif line and not line.startswith("#"):
             fields = [f.strip() for f in line.split(",")]
-            if len(fields) >= 3 and fields[0] == "0":
-                pts.append(int(fields[2]))
-    return np.sort(np.array(pts, dtype=np.float64)) * float(tb), tb
+            if len(fields) >= 4 and fields[0] == "0":
+                rows.append((int(fields[2]), int(fields[3])))
+    rows.sort()
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 2) * float(tb)
+    return arr[:, 0], arr[:, 1]
+
+
+def _stream_span(times: np.ndarray, durations: np.ndarray) -> float:
+    """Seconds from the first packet's start to the last packet's end."""
+    return float(np.max(times + durations) - times[0]) if len(times) else 0.0
+
+
+def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
+    """Codec, sample rate and duration of a file's first audio stream (an audio file or a video).
+
+    Raises InputError naming the file when it is missing, empty or holds no audio stream.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: audio file not found; fix the dataset's 'audio' path in config.yaml")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: audio file is empty (0 bytes); give a real audio file (wav, mp3, m4a, ...)")
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
+                          capture_output=True, text=True)
+    audio = _AUDIO.search(proc.stderr)
+    if audio is None:
+        video = _VIDEO.search(proc.stderr)
+        what = f"a {video.group(1)} picture/video without sound" if video else "not something ffmpeg can read"
+        raise InputError(f"{p}: this is not an audio file ({what}); the dataset's 'audio' must be a file "
+                         "with sound (wav, mp3, m4a, flac, or a video with an audio track)")
+    times, durations = _packets(p, "a:0")
+    return {"path": str(p), "codec": audio.group(1), "sample_rate": int(audio.group(2)),
+            "duration": round(_stream_span(times, durations), 4)}
 
 
 def probe(path: str | os.PathLike) -> dict[str, Any]:
-    """Metadata of a video file: fps, frame count, duration, size, audio, variable frame rate.
+    """Metadata of a video file: fps, frame count, durations (the container's, the video stream's, the
+    audio stream's, the decodable one), size, audio, variable frame rate.
 
     Raises InputError naming the file for a missing file, a non-video, or an empty video.
     """
@@ -60,7 +93,7 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{p}: contains no video stream; give a video file with a picture track")
     audio = _AUDIO.search(info)
     duration_match = _DURATION.search(info)
-    times, _ = _packet_times(p)
+    times, _ = _packets(p, "v:0")
     if len(times) == 0:
         raise InputError(f"{p}: video stream has no frames (zero-length video)")
     deltas = np.diff(times)
@@ -80,6 +113,7 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
     stream_duration = float(times[-1] - times[0]) + (float(np.median(deltas)) if len(deltas) else 0.0)
     if stream_duration <= 0:
         raise InputError(f"{p}: video stream has zero duration")
+    audio_duration = _stream_span(*_packets(p, "a:0")) if audio else 0.0
     return {
         "path": str(p),
         "codec": video.group(1),
@@ -91,6 +125,9 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
         "n_frames": int(len(times)),
         "duration": round(duration, 4),
         "video_duration": round(stream_duration, 4),
+        "audio_duration": round(audio_duration, 4) if audio else None,
+        # What the packets actually hold; well short of `duration` (the container's) = a cut-off file.
+        "decodable_duration": round(max(stream_duration, audio_duration), 4),
         "start_time": float(times[0]),
         "has_audio": audio is not None,
         "audio_codec": audio.group(1) if audio else None,
