@@ -38,5 +38,14 @@ rule all:
     localrule: True
 
 
+onstart:
+    run_started()
+
+
 onsuccess:
+    run_ended()
     print_summary()
+
+
+onerror:
+    run_ended()

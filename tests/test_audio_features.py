@@ -222,7 +222,7 @@ def test_rule_extract_audio_features(tmp_path: Path):
     from conftest import make_video, snakemake
 
     video = make_video(tmp_path / "tiny.mp4", seconds=2.0, size="64x64")
-    cfg = {"datasets": {"tiny": {"video": str(video)}}, "preprocess": {"size": 64},
+    cfg = {"datasets": {"tiny": {"video": str(video), "allow_short": True}}, "preprocess": {"size": 96},
            "audio_features": {"n_mels": 32}}
     snakemake(tmp_path, cfg, ["results/tiny/audio/features_mel.npy"])
     feats = np.load(tmp_path / "results/tiny/audio/features_mel.npy")

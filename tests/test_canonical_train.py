@@ -118,3 +118,24 @@ def test_cli_runs_and_reports_bad_input(dataset, tmp_path):
                "--head", str(out / "h2.pt"), "--ply", str(out / "g2.ply"), "--log", str(out / "l2.json"),
                "--iterations", "5", "--device", "cpu"])
     assert rc == 1 and not (out / "h2.pt").exists()
+
+
+def test_non_finite_loss_skips_the_step_and_halves_the_lr(dataset, tmp_path, monkeypatch):
+    """As the talker: a NaN loss (or gradient) skips that step and halves the learning rates; training
+    goes on and the head stays finite."""
+    calls = {"n": 0}
+    real_loss = train_mod.photometric_loss
+
+    def sometimes_nan(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] in (3, 7) else loss
+
+    monkeypatch.setattr(train_mod, "photometric_loss", sometimes_nan)
+    cfg = small_config(iterations=12, densify_start=100, checkpoint_every=0, log_every=4)
+    result = run(dataset, tmp_path, cfg)
+    assert result["skipped_steps"] == 2
+    assert result["skipped"] == [{"step": 3, "lr_scale": 0.5}, {"step": 7, "lr_scale": 0.25}]
+    assert result["lr_scale"] == 0.25 and len(result["loss"]) == 10
+    attrs = CanonicalHead.load(tmp_path / "head.pt").raw_attributes()
+    assert all(torch.isfinite(v).all() for v in attrs.values())

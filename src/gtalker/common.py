@@ -7,11 +7,13 @@ stage's internals.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -26,6 +28,18 @@ SAMPLE_RATE = 16000
 
 class InputError(RuntimeError):
     """Bad user input: the message names the file/frame/key and says what to do."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for the error of a write to a full disk (or an exhausted quota)."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_message(err: OSError) -> str:
+    """What to tell the user when a write hit a full disk."""
+    where = err.filename or "an output file"
+    return (f"{where}: no space left on the disk ({err.strerror}); the half-written output was removed. "
+            "Free some space (df -h shows what is left) and rerun")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -52,9 +66,9 @@ CliMain = Callable[..., int]
 
 
 def reports_input_errors(logger_name: str, *also: type[Exception]) -> Callable[[CliMain], CliMain]:
-    """Decorator for a step's CLI `main`: an InputError (whose message names the file and the fix), or
-    one of the exception types `also`, is logged as an error on `logger_name` and exits 1 with no
-    traceback; otherwise main's own return value."""
+    """Decorator for a step's CLI `main`: an InputError (whose message names the file and the fix), a
+    full disk, or one of the exception types `also`, is logged as an error on `logger_name` and exits 1
+    with no traceback; otherwise main's own return value."""
     caught = (InputError, *also)
 
     def wrap(main: CliMain) -> CliMain:
@@ -64,6 +78,11 @@ def reports_input_errors(logger_name: str, *also: type[Exception]) -> Callable[[
                 return main(*args, **kwargs)
             except caught as err:
                 logging.getLogger(logger_name).error("%s", err)
+                return 1
+            except OSError as err:
+                if not is_disk_full(err):
+                    raise
+                logging.getLogger(logger_name).error("%s", disk_full_message(err))
                 return 1
         return run
     return wrap
@@ -80,14 +99,38 @@ def get_device(spec: str = "auto") -> "Any":
     return torch.device(spec)
 
 
+def _temp_pattern(final: Path, is_dir: bool) -> re.Pattern[str]:
+    """Names of the temporary siblings atomic_path makes for `final` (tempfile's 8 random characters)."""
+    if is_dir:
+        return re.compile(rf"\.{re.escape(final.name)}\.[a-z0-9_]{{8}}\.tmp")
+    return re.compile(rf"\.{re.escape(final.stem)}\.[a-z0-9_]{{8}}\.tmp{re.escape(''.join(final.suffixes))}")
+
+
+def remove_stale_temps(path: str | os.PathLike, is_dir: bool = False) -> list[Path]:
+    """Delete the hidden temporary siblings of `path` that a killed earlier attempt left behind (kill -9
+    skips atomic_path's own cleanup); returns what was removed. Snakemake runs one job per output, so
+    no live writer of `path` can own them."""
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    pattern = _temp_pattern(final, is_dir)
+    stale = [p for p in final.parent.iterdir() if pattern.fullmatch(p.name)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        logging.getLogger("gtalker").warning("removed %s, left by an interrupted earlier run", p)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto `path` only if the block succeeds.
 
-    Guarantees that a failing step leaves no half-written output behind.
+    Guarantees that a failing step leaves no half-written output behind, and removes what a killed
+    earlier attempt at the same output left (remove_stale_temps).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(final, is_dir)
     suffix = "".join(final.suffixes)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
@@ -97,8 +140,10 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         tmp = Path(name)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        if is_disk_full(err) and not getattr(err, "filename", None):
+            raise OSError(err.errno, err.strerror, str(final)) from err  # name the output
         raise
     umask = os.umask(0)
     os.umask(umask)

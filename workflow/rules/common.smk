@@ -12,6 +12,28 @@ from snakemake.utils import validate
 
 SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
 SRC = os.path.join(workflow.basedir, "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+
+from gtalker import runlock
+from snakemake_interface_executor_plugins.settings import ExecMode
+
+# A run killed with kill -9 leaves its directory lock; the main Snakemake process removes it when the
+# run that held it is gone (gtalker.runlock), so that a plain rerun goes on.
+_MAIN_PROCESS = workflow.exec_mode == ExecMode.DEFAULT
+if _MAIN_PROCESS:
+    runlock.remove_stale_locks()
+_LOCKS_BEFORE = runlock.lock_files()
+
+
+def run_started():
+    """onstart: record this run's lock files, so that a rerun after a kill can release them."""
+    runlock.record_run(_LOCKS_BEFORE)
+
+
+def run_ended():
+    """onsuccess/onerror: the run ends normally (Snakemake releases its lock)."""
+    runlock.release_run()
 
 
 
@@ -259,8 +281,6 @@ def mismatch_opt(wildcards):
 def print_summary():
     """After a successful run: what the pipeline decided about each dataset's input, where the
     rendered videos and the metrics table are."""
-    if SRC not in sys.path:
-        sys.path.insert(0, SRC)
     from gtalker.notices import summary_lines
 
     warned = [line for d in DATASETS for line in summary_lines(os.path.join("results", d, "warnings.json"))]

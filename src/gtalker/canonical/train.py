@@ -3,6 +3,7 @@
 Random training view per step (batch 1), render over the frame's torso/background image, loss
 (1 - lambda) L1 + lambda (1 - SSIM) against face/gt, Adam with per-parameter learning rates (positions
 and networks decayed exponentially), SH degree +1 every `sh_increase_every` steps, 3DGS densification.
+A non-finite loss or gradient skips the step and halves the learning rates (logged), as in the talker.
 An atomic checkpoint is written every `checkpoint_every` steps next to the outputs; a rerun after an
 interruption resumes from it when the settings and inputs are unchanged, and it is removed on success.
 The final evaluation on training views reports PSNR in the head mask, the full frame, and per face region
@@ -33,6 +34,7 @@ from gtalker.canonical.regions import RegionErrors, head_regions
 from gtalker.common import InputError, atomic_path, write_json
 from gtalker.data import FrameDataset, read_split
 from gtalker.imaging import psnr
+from gtalker.rng import restore_rng, rng_state
 from gtalker.splat import ply
 from gtalker.splat.densify import DensifyConfig, DensifyStrategy, scene_extent
 
@@ -123,9 +125,15 @@ def build_optimizer(head: CanonicalHead, cfg: CanonicalConfig, extent: float) ->
     return torch.optim.Adam(groups, lr=0.0, eps=1e-15, fused=True)
 
 
-def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, total: int) -> None:
+def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, total: int, scale: float = 1.0) -> None:
+    """Each group's exponential schedule times the non-finite back-off `scale`."""
     for grp in optimizer.param_groups:
-        grp["lr"] = exp_decay(step, total, grp["lr0"], grp["lr1"])
+        grp["lr"] = exp_decay(step, total, grp["lr0"], grp["lr1"]) * scale
+
+
+def grads_finite(module: torch.nn.Module) -> bool:
+    """True when every gradient is finite."""
+    return all(bool(torch.isfinite(p.grad).all()) for p in module.parameters() if p.grad is not None)
 
 
 def fingerprint(cfg: CanonicalConfig, inputs: list[Path]) -> str:
@@ -165,7 +173,7 @@ def save_checkpoint(path: Path, step: int, head: CanonicalHead, optimizer: torch
                     strategy: DensifyStrategy, sampler: ViewSampler, history: dict, fp: str) -> None:
     blob = {"format": CHECKPOINT_FORMAT, "fingerprint": fp, "step": step, "head_config": head.config(),
             "head": head.state_dict(), "optimizer": optimizer.state_dict(), "densify": strategy.state_dict(),
-            "sampler": sampler.state_dict(), "history": history, "torch_rng": torch.get_rng_state()}
+            "sampler": sampler.state_dict(), "history": history, "rng": rng_state()}
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 
@@ -244,7 +252,8 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
     strategy = DensifyStrategy(cfg.densify(), extent, seed=cfg.seed)
     sampler = ViewSampler(len(ds), cfg.seed)
     history: dict[str, Any] = {"step": [], "loss": [], "psnr": [], "n_gaussians": [], "time_s": [],
-                               "densify": [], "skipped_steps": 0, "resumed_from": [], "train_time_s": 0.0}
+                               "densify": [], "skipped_steps": 0, "skipped": [], "lr_scale": 1.0,
+                               "resumed_from": [], "train_time_s": 0.0}
     start = 0
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
@@ -253,7 +262,7 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
         strategy.load_state_dict(state["densify"])
         sampler.load_state_dict(state["sampler"])
         history = state["history"]
-        torch.set_rng_state(state["torch_rng"])
+        restore_rng(state.get("rng") or {"torch": state["torch_rng"]})
         start = int(state["step"])
         history["resumed_from"].append(start)
         log.info("resumed from checkpoint %s at step %d (%d Gaussians)", ckpt_path, start, head.gaussians.num)
@@ -262,10 +271,9 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
 
     res = cfg.resolution
     t0 = time.perf_counter() - history["train_time_s"]
-    bad_in_row = 0
     for step in tqdm(range(start + 1, cfg.iterations + 1), initial=start, total=cfg.iterations,
                      desc="canonical", mininterval=5.0):
-        set_learning_rates(optimizer, step, cfg.iterations)
+        set_learning_rates(optimizer, step, cfg.iterations, history["lr_scale"])
         if cfg.sh_increase_every > 0 and step % cfg.sh_increase_every == 0:
             head.gaussians.step_sh_degree()
         item = ds[sampler.next()]
@@ -274,15 +282,18 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
                           background=item["background"].to(device), backend=cfg.backend)
         loss = photometric_loss(out.color, target, cfg.lambda_ssim)
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        ok = bool(torch.isfinite(loss))
+        if ok:
+            loss.backward()
+            ok = grads_finite(head) and (out.means2d.grad is None or bool(torch.isfinite(out.means2d.grad).all()))
+        if not ok:  # as the talker: skip the step, halve the learning rates from here on
+            optimizer.zero_grad(set_to_none=True)
+            history["lr_scale"] *= 0.5
             history["skipped_steps"] += 1
-            bad_in_row += 1
-            log.warning("step %d: non-finite loss, step skipped", step)
-            if bad_in_row >= 50:
-                raise RuntimeError("50 non-finite losses in a row; lower the learning rates in config canonical.lr")
+            history["skipped"].append({"step": step, "lr_scale": history["lr_scale"]})
+            log.warning("step %d: non-finite loss/gradient; step skipped, lr scale now %.3g", step,
+                        history["lr_scale"])
             continue
-        bad_in_row = 0
-        loss.backward()
         strategy.accumulate(out.means2d.grad, out.radii, res, res)
         optimizer.step()
 

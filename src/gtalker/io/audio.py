@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -51,8 +52,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write mono float samples as 16-bit PCM wav, atomically."""
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    buffer = io.BytesIO()  # encoded in memory: a full disk then fails as an OSError naming the file
+    sf.write(buffer, clipped, sample_rate, subtype="PCM_16", format="WAV")
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), clipped, sample_rate, subtype="PCM_16", format="WAV")
+        tmp.write_bytes(buffer.getvalue())
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from gtalker.canonical.model import CanonicalHead
 from gtalker.common import InputError, atomic_path, read_json, sha256_file, write_json
 from gtalker.data import FrameDataset
+from gtalker.rng import restore_rng, rng_state
 from gtalker.talker.deform import DeformConfig
 from gtalker.imaging import psnr
 from gtalker.talker.losses import talker_loss
@@ -172,7 +173,7 @@ def save_checkpoint(path: Path, model: TalkingHead, opt: torch.optim.Optimizer, 
         "deform": model.deform.state_dict(),
         "canonical": model.canonical.state_dict() if model.train_canonical else None,
         "optimizer": opt.state_dict(),
-        "torch_rng": torch.get_rng_state(),
+        "rng": rng_state(),
         **state,
     }
     with atomic_path(path) as tmp:
@@ -197,7 +198,7 @@ def try_resume(path: Path, identity: str, model: TalkingHead, opt: torch.optim.O
         model.canonical.load_state_dict(ckpt["canonical"])
         model.clear_cache()
     opt.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["torch_rng"])
+    restore_rng(ckpt.get("rng") or {"torch": ckpt["torch_rng"]})
     return ckpt
 
 
