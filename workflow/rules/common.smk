@@ -79,7 +79,7 @@ DATASETS = config["datasets"]
 VARIANTS = config["variants"]
 
 # The shared tier any stage may import (CONTRACTS.md): every step depends on it.
-SHARED_CODE = ("common", "imaging", "camera", "weights")
+SHARED_CODE = ("common", "imaging", "camera", "weights", "notices", "rng")
 
 
 def code(*modules):
