@@ -3,7 +3,8 @@
 CLI:
   python -m gtalker.ingest probe  --video V --out probe.json [--audio A] [--notices N.json]
   python -m gtalker.ingest frames --video V --probe probe.json --out-dir frames --index frames.json
-                                  --fps 25 --size 512 [--start S --end E --jpeg-quality 95] [--allow-short]
+                                  --fps 25 --size 512 [--crop face|centre] [--start S --end E]
+                                  [--jpeg-quality 95] [--allow-short]
                                   [--notices N.json]
   python -m gtalker.ingest audio  --video V --index frames.json --out audio.wav [--audio A --start S --end E]
                                   [--audio-mismatch pad|trim] [--notices N.json]
@@ -23,6 +24,7 @@ from typing import Any
 
 from gtalker.common import (SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
                             setup_logging, write_json)
+from gtalker.crop import CUT_TOLERANCE, Crop, centre_crop, find_crop
 from gtalker.io.audio import fit_length, load_audio, write_wav
 from gtalker.io.video import extract_frames, probe, probe_audio
 from gtalker.notices import Notices
@@ -69,7 +71,7 @@ def probe_video(video: str, audio: str | None = None, notices: Notices | None = 
     if info["width"] < 64 or info["height"] < 64:
         raise InputError(f"{video}: frames are only {info['width']}x{info['height']}; at least 64x64 is needed")
     if info["width"] != info["height"]:
-        log.info("%s: %dx%d is not square; the centre square will be cropped", video, info["width"],
+        log.info("%s: %dx%d is not square; a square around the face will be cropped", video, info["width"],
                  info["height"])
     return info
 
@@ -106,16 +108,41 @@ def check_length(video: str, duration: float, allow_short: bool, notices: Notice
                  seconds=round(duration, 3))
 
 
+def place_crop(video: str, info: dict[str, Any], start: float | None, duration: float, method: str,
+               notices: Notices) -> Crop:
+    """The square to cut (gtalker.crop): around the face (method "face") or the centre; notices when the
+    face cannot be found or is cut anyway."""
+    width, height = int(info["width"]), int(info["height"])
+    if method == "centre" or width == height:
+        return centre_crop(width, height)
+    crop, report = find_crop(video, width, height, start or 0.0, duration)
+    if report["n_faces"] == 0:
+        notices.warn("crop_no_face", f"{video}: no face found in {report['n_samples']} sampled frames; the "
+                     f"centre {crop.side}x{crop.side} square is used and may cut the head",
+                     sampled=report["n_samples"])
+    elif report["max_cut"] > CUT_TOLERANCE:
+        notices.warn("crop_cuts_face", f"{video}: the square crop ({crop.side} px at {crop.x0},{crop.y0}) "
+                     f"leaves {100 * report['max_cut']:.0f}% of the face box outside in the worst of "
+                     f"{report['n_faces']} sampled frames (the head moves more than the square holds, or "
+                     "touches the frame's edge); those parts cannot be learnt",
+                     max_cut_share=report["max_cut"], faces=report["n_faces"])
+    return crop
+
+
 def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float, size: int,
                start: float | None, end: float | None, jpeg_quality: int,
-               notices: Notices | None = None, allow_short: bool = False) -> dict[str, Any]:
-    """Extract frames into out_dir atomically and write the frame index JSON."""
+               notices: Notices | None = None, allow_short: bool = False,
+               crop: str = "face") -> dict[str, Any]:
+    """Extract frames (cropped square per `crop`, "face" or "centre") into out_dir atomically and write
+    the frame index JSON."""
     notices = notices or Notices("extract_frames", log)
     info = read_json(probe_json)
     duration = passage_duration(info, start, end)
     check_length(video, duration, allow_short, notices)
+    square = place_crop(video, info, start, duration, crop, notices)
     with atomic_path(out_dir, is_dir=True) as tmp:
-        n = extract_frames(video, tmp, fps=fps, size=size, start=start, end=end, jpeg_quality=jpeg_quality)
+        n = extract_frames(video, tmp, fps=fps, size=size, start=start, end=end, jpeg_quality=jpeg_quality,
+                           crop=None if square.method == "centre" else (square.x0, square.y0, square.side))
         if n == 0:
             raise InputError(f"{video}: no frames could be decoded from the passage")
         want = expected_frames(duration, fps)
@@ -126,7 +153,8 @@ def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float
             extra.unlink()  # ffmpeg may emit one frame past the end; keep round(duration x fps)
         n = min(n, want) if want > 0 else n
     meta = {"n_frames": n, "fps": fps, "size": size, "source": video, "start": start, "end": end,
-            "duration": n / fps}
+            "duration": n / fps, "crop": {"x0": square.x0, "y0": square.y0, "side": square.side,
+                                          "method": square.method}}
     write_json(index, meta)
     log.info("%s: %d frames at %g fps, %dx%d", video, n, fps, size, size)
     return meta
@@ -193,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--jpeg-quality", type=int, default=95)
     f.add_argument("--allow-short", action="store_true",
                    help=f"accept a passage shorter than {MIN_SECONDS:g} s (with a notice)")
+    f.add_argument("--crop", choices=["face", "centre"], default="face",
+                   help="square cut out of a non-square video: around the face (default) or the centre")
     a = sub.add_parser("audio")
     a.add_argument("--video", required=True)
     a.add_argument("--index", required=True)
@@ -212,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, probe_video(args.video, args.audio, notices))
     elif args.cmd == "frames":
         run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
-                   args.end, args.jpeg_quality, notices, args.allow_short)
+                   args.end, args.jpeg_quality, notices, args.allow_short, args.crop)
     else:
         run_audio(args.video, args.index, args.out, args.audio, args.start, args.end, notices,
                   args.audio_mismatch)

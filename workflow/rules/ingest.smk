@@ -33,7 +33,7 @@ rule extract_frames:
     input:
         video=source_input("video"),
         probe="results/{dataset}/ingest/probe.json",
-        code=code("ingest", "io"),
+        code=code("ingest", "io", "crop"),
     output:
         frames=directory("results/{dataset}/ingest/frames"),
         index="results/{dataset}/ingest/frames.json",
@@ -42,6 +42,7 @@ rule extract_frames:
         fps=config["preprocess"]["fps"],
         size=config["preprocess"]["size"],
         quality=config["preprocess"]["jpeg_quality"],
+        crop=config["preprocess"]["crop"],
         passage=passage_opts,
         short=short_opt,
         video=source_path("video"),
@@ -54,7 +55,8 @@ rule extract_frames:
     shell:
         "python -m gtalker.ingest frames --video {params.video:q} --probe {input.probe} "
         "--out-dir {output.frames} --index {output.index} --fps {params.fps} --size {params.size} "
-        "--jpeg-quality {params.quality} {params.passage} {params.short} --notices {output.notices} > {log} 2>&1"
+        "--jpeg-quality {params.quality} --crop {params.crop} {params.passage} {params.short} "
+        "--notices {output.notices} > {log} 2>&1"
 
 
 rule extract_audio:

@@ -136,16 +136,18 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def extract_frames(path: str | os.PathLike, out_dir: str | os.PathLike, fps: float, size: int,
-                   start: float | None = None, end: float | None = None, jpeg_quality: int = 95) -> int:
-    """Decode a video into out_dir/000000.jpg ... at a constant `fps`, centre-cropped square, resized.
+                   start: float | None = None, end: float | None = None, jpeg_quality: int = 95,
+                   crop: tuple[int, int, int] | None = None) -> int:
+    """Decode a video into out_dir/000000.jpg ... at a constant `fps`, cropped to a square, resized.
 
+    `crop` = (x0, y0, side) in source pixels (after the decoder's rotation); None = the centre square.
     Returns the number of frames written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     qscale = max(1, min(31, round(31 - (jpeg_quality / 100.0) * 30)))
-    vf = (f"fps={fps}:round=near,crop='min(iw,ih)':'min(iw,ih)',"
-          f"scale={size}:{size}:flags=area,setsar=1")
+    square = "crop='min(iw,ih)':'min(iw,ih)'" if crop is None else f"crop={crop[2]}:{crop[2]}:{crop[0]}:{crop[1]}"
+    vf = f"fps={fps}:round=near,{square},scale={size}:{size}:flags=area,setsar=1"
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error"]
     if start is not None:
         cmd += ["-ss", f"{start:.6f}"]
