@@ -84,6 +84,8 @@ def test_evaluate_with_test_made_weights(dataset: Path, tmp_path: Path):
     m = run(dataset, tmp_path / "fast" / "metrics.json", lpips_alexnet=str(alex), lpips_linear=str(lin),
             syncnet=str(tmp_path / "syncnet_v2.model"))
     assert m["lpips"] is not None and m["lpips"] > 0
+    assert m["lpips_face"] is not None and m["lpips_face"] > 0 and m["psnr_face"] > 30
+    assert m["psnr_head"] is None and "parsing" in m["null_reasons"]["head"]
     assert "lpips" not in m["null_reasons"] and "syncnet" not in m["null_reasons"]
     for key in ("lse_c", "lse_d", "lse_c_real", "lse_d_real"):
         assert m[key] is not None and np.isfinite(m[key])
@@ -117,7 +119,8 @@ def test_compare_table(tmp_path: Path):
     assert [r["variant"] for r in rows] == ["base", "fast"]
     assert rows[0]["psnr"] == "31.23" and rows[0]["lpips"] == "NA" and rows[0]["notes"] == "lpips: no weights"
     assert rows[1]["lpips"] == "0.0500" and rows[1]["train_min"] == "2.0" and rows[1]["gaussians"] == "40000"
-    assert "| toy | base | 31.23 |" in md.read_text()
+    assert header[2:5] == ["psnr_face", "ssim_face", "lpips_face"]  # the face-region headline first
+    assert "| toy | base | NA | NA | NA | NA | NA | NA | 31.23 |" in md.read_text()
 
 
 def test_link_and_offline_download(tmp_path: Path, capsys):

@@ -18,6 +18,7 @@ rule evaluate:
         index="results/{dataset}/ingest/frames.json",
         audio="results/{dataset}/ingest/audio.wav",
         gt="results/{dataset}/face/gt",
+        parsing="results/{dataset}/face/parsing",
         split="results/{dataset}/split.json",
         weights=eval_weight_inputs,
         code=code("metrics", "audio.mfcc", "io"),
@@ -38,6 +39,7 @@ rule evaluate:
     threads: 2
     shell:
         "python -m gtalker.metrics evaluate --rendered {input.rendered} --real {input.real} --gt {input.gt} "
+        "--parsing {input.parsing} "
         "--split {input.split} --audio {input.audio} --frames-json {input.index} "
         "--render-stats {input.stats} --train-log {input.train_log} --canonical-log {input.canonical_log} "
         "--lpips-alexnet {params.alexnet:q} --lpips-linear {params.linear:q} --syncnet {params.syncnet:q} "

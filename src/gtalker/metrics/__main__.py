@@ -1,7 +1,7 @@
 """CLI of the evaluation stage.
 
   python -m gtalker.metrics evaluate --rendered val_frames --real frames --gt gt --split split.json
-        --audio audio.wav --frames-json frames.json [--render-stats render_stats.json]
+        --audio audio.wav --frames-json frames.json [--parsing face/parsing] [--render-stats render_stats.json]
         [--train-log train_log.json --canonical-log canonical/train_log.json]
         [--lpips-alexnet P --lpips-linear P --syncnet P] [--max-offset 10] [--syncnet-vshift 15]
         [--dataset D --variant V] [--device auto] --out metrics.json
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--render-stats")
     e.add_argument("--train-log")
     e.add_argument("--canonical-log")
+    e.add_argument("--parsing", help="face/parsing label maps: metrics inside the head mask")
     e.add_argument("--lpips-alexnet", default="resources/alexnet-owt-7be5be79.pth")
     e.add_argument("--lpips-linear", default="resources/lpips_alex_v0.1.pth")
     e.add_argument("--syncnet", default="resources/syncnet_v2.model")
@@ -64,14 +65,16 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     inp = EvalInputs(rendered=args.rendered, real=args.real, gt=args.gt, split=args.split, audio=args.audio,
                      frames_json=args.frames_json, render_stats=args.render_stats, train_log=args.train_log,
-                     canonical_log=args.canonical_log)
+                     canonical_log=args.canonical_log, parsing=args.parsing)
     opts = EvalOptions(lpips_alexnet=args.lpips_alexnet, lpips_linear=args.lpips_linear, syncnet=args.syncnet,
                        max_offset=args.max_offset, syncnet_vshift=args.syncnet_vshift,
                        device=str(get_device(args.device)))
     result = {"dataset": args.dataset, "variant": args.variant, **evaluate(inp, opts)}
     result["evaluate_seconds"] = round(time.perf_counter() - t0, 2)
     write_json(args.out, result)
-    log.info("PSNR %s SSIM %s LPIPS %s LMD %s mouth r %s AV offset %s LSE-C %s -> %s",
+    log.info("face box: PSNR %s SSIM %s LPIPS %s; head mask: PSNR %s",
+             *(result.get(k) for k in ("psnr_face", "ssim_face", "lpips_face", "psnr_head")))
+    log.info("full frame: PSNR %s SSIM %s LPIPS %s LMD %s mouth r %s AV offset %s LSE-C %s -> %s",
              *(result.get(k) for k in ("psnr", "ssim", "lpips", "lmd", "mouth_open_r", "av_offset_frames",
                                        "lse_c")), args.out)
     for key, why in result["null_reasons"].items():

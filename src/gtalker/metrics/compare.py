@@ -8,11 +8,18 @@ from typing import Any
 
 from gtalker.common import atomic_path, read_json
 
-# (column, metrics.json key, digits, description)
+# (column, metrics.json key, digits, description); the face-region figures first: they are the headline,
+# since the full-frame ones take torso and background from the real frame and hide a failed head.
 COLUMNS = [
-    ("psnr", "psnr", 2, "PSNR dB vs target (higher is better)"),
-    ("ssim", "ssim", 4, "SSIM (higher is better)"),
-    ("lpips", "lpips", 4, "LPIPS AlexNet (lower is better)"),
+    ("psnr_face", "psnr_face", 2, "PSNR dB inside the face box (landmark hull) (higher is better)"),
+    ("ssim_face", "ssim_face", 4, "SSIM inside the face box (higher is better)"),
+    ("lpips_face", "lpips_face", 4, "LPIPS on the face box (lower is better)"),
+    ("psnr_head", "psnr_head", 2, "PSNR dB inside the head mask (face/parsing) (higher is better)"),
+    ("ssim_head", "ssim_head", 4, "SSIM inside the head mask (higher is better)"),
+    ("lpips_head", "lpips_head", 4, "LPIPS on the head mask (lower is better)"),
+    ("psnr", "psnr", 2, "PSNR dB vs target, full frame (higher is better)"),
+    ("ssim", "ssim", 4, "SSIM, full frame (higher is better)"),
+    ("lpips", "lpips", 4, "LPIPS AlexNet, full frame (lower is better)"),
     ("lmd", "lmd", 3, "mouth landmark distance, px at the processed size (lower is better)"),
     ("lmd_512", "lmd_512", 3, "LMD scaled to 512 px"),
     ("mouth_r", "mouth_open_r", 3, "r of rendered vs real mouth opening (higher is better)"),

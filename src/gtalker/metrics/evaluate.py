@@ -1,7 +1,8 @@
 """Metrics of one dataset and variant on the validation passage -> metrics.json.
 
 Image metrics compare each rendered frame with the training target (face/gt: the real frame with every
-non-head pixel replaced by torso-over-background, i.e. what a perfect render gives). Landmark metrics
+non-head pixel replaced by torso-over-background, i.e. what a perfect render gives), over the full frame
+and inside the face box (landmark hull) and the head mask (gtalker.metrics.regions). Landmark metrics
 compare rendered and real frames, both measured inside the real frame's face box. Metrics that need
 weights are null with the reason when the weights are absent.
 """
@@ -25,6 +26,7 @@ from gtalker.io.frames import frame_path, read_image
 from gtalker.imaging import psnr, ssim
 from gtalker.metrics.landmarks import MouthMeter, fill_boxes, mouth_distance, mouth_opening
 from gtalker.metrics.lipsync import energy_envelope, lipsync_scores
+from gtalker.metrics.regions import REGIONS, hull_mask, region_metrics
 from gtalker.metrics.stats import render_figures, train_figures
 
 log = logging.getLogger("gtalker.metrics")
@@ -43,6 +45,7 @@ class EvalInputs:
     render_stats: str | None = None
     train_log: str | None = None
     canonical_log: str | None = None
+    parsing: str | None = None  # results/D/face/parsing (head mask); head-region metrics need it
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,14 @@ def _syncnet_model(opts: EvalOptions, fps: float, indices: list[int], reasons: d
         return None
 
 
+def head_mask(parsing: str, index: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The head label (1) of a frame's parsing, at `shape` (nearest resampling when sizes differ)."""
+    labels = read_image(find_frame(parsing, index), cv2.IMREAD_GRAYSCALE)
+    if labels.shape[:2] != tuple(shape[:2]):
+        labels = cv2.resize(labels, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return labels == 1  # CONTRACTS.md: 1 = head (face, hair, ears)
+
+
 def detect_boxes(meter: MouthMeter, real_dir: str, indices: list[int]) -> list[Any]:
     """Face boxes of the real frames (nearest detected box where detection fails)."""
     boxes = []
@@ -165,6 +176,8 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
     fps, n_total = float(index["fps"]), int(index["n_frames"])
     for folder in (inp.rendered, inp.real, inp.gt):
         check_frames(folder, indices)
+    if inp.parsing:
+        check_frames(inp.parsing, indices)
     reasons: dict[str, str] = {}
     lpips_model = _lpips_model(opts, reasons)
     sync_model = _syncnet_model(opts, fps, indices, reasons)
@@ -172,8 +185,18 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
     boxes = detect_boxes(meter, inp.real, indices)
     if boxes[0] is None:
         reasons["lmd"] = f"no face detected in any real validation frame of {inp.real}"
-    per: dict[str, list] = {k: [] for k in ("frame", "psnr", "ssim", "lpips", "lmd", "mouth_open_rendered",
-                                            "mouth_open_real")}
+        reasons["face"] = reasons["lmd"]
+    if not inp.parsing:
+        reasons["head"] = "no parsing folder given (--parsing face/parsing)"
+    region_keys = [f"{m}_{r}" for r in REGIONS for m in ("psnr", "ssim", "lpips")]
+    per: dict[str, list] = {k: [] for k in ("frame", "psnr", "ssim", "lpips", *region_keys, "lmd",
+                                            "mouth_open_rendered", "mouth_open_real")}
+    distance = None
+    if lpips_model is not None:
+        from gtalker.metrics.lpips import lpips_distance
+
+        def distance(a: np.ndarray, b: np.ndarray) -> float:
+            return lpips_distance(lpips_model, a, b)
     crops_rend: list[np.ndarray] = []
     crops_real: list[np.ndarray] = []
     if sync_model is not None and boxes[0] is not None:
@@ -192,13 +215,17 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
         per["frame"].append(i)
         per["psnr"].append(psnr(rend, gt, data_range=255.0))
         per["ssim"].append(ssim(rend, gt, data_range=255.0, border="valid"))
-        if lpips_model is not None:
-            from gtalker.metrics.lpips import lpips_distance
-
-            per["lpips"].append(lpips_distance(lpips_model, rend, gt))
+        if distance is not None:
+            per["lpips"].append(distance(rend, gt))
+        lm_real = meter.landmarks(real, box) if box is not None else None
+        masks = {"face": hull_mask(lm_real, gt.shape[:2]) if lm_real is not None else None,
+                 "head": head_mask(inp.parsing, i, gt.shape[:2]) if inp.parsing else None}
+        for region, mask in masks.items():
+            figures = region_metrics(rend, gt, mask, distance) if mask is not None else {}
+            for m in ("psnr", "ssim", "lpips"):
+                per[f"{m}_{region}"].append(figures.get(m, float("nan")))
         if box is not None:
             lm_rend = meter.landmarks(matched(raw, real), box)
-            lm_real = meter.landmarks(real, box)
             per["lmd"].append(mouth_distance(lm_rend, lm_real))
             per["mouth_open_rendered"].append(mouth_opening(lm_rend))
             per["mouth_open_real"].append(mouth_opening(lm_real))
@@ -225,6 +252,7 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
         "n_val_frames": len(indices), "first_val_frame": indices[0], "fps": fps, "size": size,
         "psnr": _nanmean(per["psnr"]), "ssim": _nanmean(per["ssim"]),
         "lpips": _nanmean(per["lpips"]) if lpips_model is not None else None,
+        **{k: _nanmean(per[k]) for k in region_keys},
         "lmd": _nanmean(per["lmd"]), "lmd_512": None,
         "lmd_frames": int(np.isfinite(per["lmd"]).sum()) if per["lmd"] else 0,
         **sync, **lse,
@@ -240,6 +268,10 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
         "psnr": "dB over all pixels and channels of the full frame vs face/gt, mean over frames",
         "ssim": "Gaussian window 11, sigma 1.5, K=(0.01, 0.03), valid region, mean over RGB and frames",
         "lpips": "AlexNet v0.1, inputs in [-1, 1], full frame vs face/gt, mean over frames",
+        "face": "psnr_face/ssim_face/lpips_face: the same vs face/gt inside the convex hull of the real "
+                "frame's 68 dlib landmarks (jaw and brows); SSIM averaged over window centres inside it; "
+                "LPIPS on the hull's box grown 10%, outside the hull taken from face/gt",
+        "head": "psnr_head/ssim_head/lpips_head: likewise inside the head label (1) of face/parsing",
         "lmd": "mean distance of dlib landmarks 48-67 (px at 'size'; lmd_512 scaled to 512 px), rendered "
                "vs real frame, both predicted inside the real frame's HOG face box",
         "mouth_open_r": "Pearson r of inner-lip gap / eye-corner distance, rendered vs real",
