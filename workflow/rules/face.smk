@@ -56,10 +56,15 @@ rule extract_background:
         parsing="results/{dataset}/face/parsing",
         code=code("face", "io"),
     output:
-        "results/{dataset}/face/bc.jpg",
+        bc="results/{dataset}/face/bc.jpg",
+        report="results/{dataset}/face/background.json",
+        notices=notice_file("extract_background"),
     params:
         stride=config["background"]["stride"],
         min_dist=config["background"]["min_dist"],
+        mode=config["background"]["mode"],
+        max_share=config["background"]["max_share"],
+        max_path=config["background"]["max_path_px"],
         quality=config["preprocess"]["jpeg_quality"],
     log:
         "logs/{dataset}/face/extract_background.log",
@@ -69,8 +74,9 @@ rule extract_background:
         "../../envs/face.yaml"
     shell:
         "python -m gtalker.face.background --frames {input.frames} --parsing {input.parsing} "
-        "--out {output} --stride {params.stride} --min-dist {params.min_dist} "
-        "--jpeg-quality {params.quality} > {log} 2>&1"
+        "--out {output.bc} --report {output.report} --notices {output.notices} --mode {params.mode} "
+        "--max-share {params.max_share} --max-path-px {params.max_path} --stride {params.stride} "
+        "--min-dist {params.min_dist} --jpeg-quality {params.quality} > {log} 2>&1"
 
 
 rule composite_torso:
@@ -78,6 +84,7 @@ rule composite_torso:
         frames="results/{dataset}/ingest/frames",
         parsing="results/{dataset}/face/parsing",
         background="results/{dataset}/face/bc.jpg",
+        report="results/{dataset}/face/background.json",
         code=code("face", "io"),
     output:
         torso=directory("results/{dataset}/face/torso"),
@@ -97,7 +104,7 @@ rule composite_torso:
     threads: 2
     shell:
         "python -m gtalker.face.torso --frames {input.frames} --parsing {input.parsing} "
-        "--background {input.background} --out-torso {output.torso} --out-gt {output.gt} "
+        "--background {input.background} --background-report {input.report} --out-torso {output.torso} --out-gt {output.gt} "
         "--out-torso-bg {output.torso_bg} --neck-extend {params.neck} --torso-extend {params.torso} "
         "--push-down {params.push} --jpeg-quality {params.quality} > {log} 2>&1"
 

@@ -1,11 +1,21 @@
-"""Static background image of a static-camera video.
+"""Static background image of a static-camera video, and how far the video is from one.
 
 Method (method.md §1): for every pixel, take a frame in which that pixel is farthest from any foreground
 pixel; fill the pixels never far enough from the foreground from the nearest filled pixel. Streaming: one
 pass keeps, per pixel, the best distance so far and the colour seen then.
 
-Output: bc.jpg (CONTRACTS.md). CLI:
-    python -m gtalker.face.background --frames DIR --parsing DIR --out bc.jpg [--stride 1 --min-dist 5]
+The same pass tracks the camera over the background, a second one compares every frame's background with
+the static image (gtalker.face.motion). Above the thresholds the background counts as moving: a notice
+names the figures and, with `--mode auto` (default) or `per_frame`, composite_torso puts each frame's own
+background behind its torso instead of the static image (the static image only fills in where the
+person is). Global-motion stabilisation is not used: it would not help a background that moves on its own
+(a car window, people walking behind) and would warp the face the landmarks are fitted to, while the
+camera's own motion is absorbed by the head-pose fit.
+
+Output: bc.jpg and the report background.json (CONTRACTS.md). CLI:
+    python -m gtalker.face.background --frames DIR --parsing DIR --out bc.jpg --report background.json
+        [--notices N.json] [--mode auto|static|per_frame] [--stride 1 --min-dist 5]
+        [--max-share 0.05 --max-path-px 2]
 """
 
 from __future__ import annotations
@@ -18,8 +28,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, write_json
+from gtalker.face.motion import MotionConfig, MotionMeter
 from gtalker.io.frames import frame_path, frame_paths, read_image, write_image
+from gtalker.notices import Notices
+
+MODES = ("auto", "static", "per_frame")
 
 log = logging.getLogger("gtalker.face.background")
 
@@ -82,19 +96,26 @@ def foreground_from_parsing(labels: np.ndarray) -> np.ndarray:
     return labels > 0
 
 
-def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_dist: float = 5.0) -> np.ndarray:
-    """bc image from the frames and their parsing (every `stride`-th frame)."""
+def _frame_and_labels(path, parsing_dir: str) -> tuple[int, np.ndarray, np.ndarray]:
+    idx = int(path.stem)
+    return idx, read_image(path), read_image(frame_path(parsing_dir, idx, ".png"), cv2.IMREAD_GRAYSCALE)
+
+
+def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_dist: float = 5.0,
+                       meter: MotionMeter | None = None) -> np.ndarray:
+    """bc image from the frames and their parsing (every `stride`-th frame); with a meter, also the
+    camera motion and the background change against the result (into the meter)."""
     paths = frame_paths(frames_dir)
     if not paths:
         raise InputError(f"{frames_dir}: no frames")
     model: FarthestBackground | None = None
     for p in tqdm(paths[::stride], desc="background", file=sys.stderr, mininterval=2.0):
-        idx = int(p.stem)
-        img = read_image(p)
-        labels = read_image(frame_path(parsing_dir, idx, ".png"), cv2.IMREAD_GRAYSCALE)
+        _, img, labels = _frame_and_labels(p, parsing_dir)
         if model is None:
             model = FarthestBackground(*img.shape[:2])
         model.update(img, foreground_from_parsing(labels))
+        if meter is not None:
+            meter.track(img, labels)
     assert model is not None
     known = model.known(min_dist)
     frac = float(known.mean())
@@ -103,7 +124,37 @@ def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_d
     if frac < 0.05:
         log.warning("background: almost every pixel is always covered by the person (%.1f%% seen); "
                     "bc.jpg is mostly filled in", 100 * frac)
-    return model.result(min_dist)
+    bc = model.result(min_dist)
+    if meter is not None:
+        for p in tqdm(paths[::stride], desc="background motion", file=sys.stderr, mininterval=2.0):
+            idx, img, labels = _frame_and_labels(p, parsing_dir)
+            meter.compare(idx, img, labels, bc, known)
+    return bc
+
+
+def decide_mode(mode: str, report: dict, frames_dir: str, notices: Notices) -> str:
+    """The background composite_torso uses ("static" or "per_frame"); a notice when it moves."""
+    if mode not in MODES:
+        raise InputError(f"background.mode '{mode}': must be one of {', '.join(MODES)}")
+    chosen = "per_frame" if mode == "per_frame" or (mode == "auto" and report["moving"]) else "static"
+    if report["moving"]:
+        what = (f"{100 * report['changed_share']:.0f}% of the background differs from one static image "
+                f"beyond noise (worst frame {report['worst_frame']}: "
+                f"{100 * report['changed_share_worst']:.0f}%; threshold {100 * report['max_share']:.0f}%), "
+                f"the camera moves up to {report['camera_path_px']:.1f} px (threshold "
+                f"{report['max_path_px']:g} px); a static background is "
+                + (f"{report['background_psnr']:.1f} dB" if report["background_psnr"] is not None else "unmeasured")
+                + " PSNR against the real background")
+        if chosen == "per_frame":
+            cost = ("each frame's own background is used behind the torso (background.mode: "
+                    f"{mode}); the moving camera is learnt as head motion")
+        else:
+            cost = ("background.mode: static keeps the one image, so targets and renders show the wrong "
+                    "background; set background.mode: auto or per_frame")
+        notices.warn("background_motion", f"{frames_dir}: the background moves: {what}; {cost}",
+                     changed_share=report["changed_share"], camera_path_px=report["camera_path_px"],
+                     background_psnr=report["background_psnr"], background_mode=chosen)
+    return chosen
 
 
 @reports_input_errors("gtalker.face.background")
@@ -113,14 +164,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", required=True)
     ap.add_argument("--parsing", required=True, help="label maps 000000.png ... (0 = background)")
     ap.add_argument("--out", required=True, help="bc.jpg")
+    ap.add_argument("--report", help="background.json: motion figures and the background mode chosen")
+    ap.add_argument("--notices", help="JSON file for what the step decided about the input")
+    ap.add_argument("--mode", choices=MODES, default="auto",
+                    help="static image, each frame's own background, or per_frame when it moves (auto)")
+    ap.add_argument("--max-share", type=float, default=MotionConfig.max_share,
+                    help="share of changed background pixels above which the background moves")
+    ap.add_argument("--max-path-px", type=float, default=MotionConfig.max_path_px,
+                    help="camera motion (px at the processed size) above which the camera moves")
     ap.add_argument("--stride", type=int, default=1, help="use every k-th frame")
     ap.add_argument("--min-dist", type=float, default=5.0, help="px from the foreground to trust a pixel")
     ap.add_argument("--jpeg-quality", type=int, default=95)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.background")
-    bg = extract_background(args.frames, args.parsing, args.stride, args.min_dist)
+    meter = MotionMeter(MotionConfig(max_share=args.max_share, max_path_px=args.max_path_px))
+    bg = extract_background(args.frames, args.parsing, args.stride, args.min_dist, meter)
+    report = meter.report()
+    notices = Notices("extract_background", log)
+    report["background_mode"] = decide_mode(args.mode, report, args.frames, notices)
+    report["mode_setting"] = args.mode
+    log.info("background: %.1f%% changed beyond noise, camera path %.2f px, static image %.1f dB -> %s",
+             100 * report["changed_share"], report["camera_path_px"], report["background_psnr"] or 0,
+             report["background_mode"])
     with atomic_path(args.out) as tmp:
         write_image(tmp, bg, args.jpeg_quality)
+    if args.report:
+        write_json(args.report, report)
+    notices.write(args.notices)
     return 0
 
 

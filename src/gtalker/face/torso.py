@@ -3,12 +3,14 @@
 - torso/000000.png: RGBA torso + neck; the neck is extended upwards under the chin (each column's top
   neck colour, slightly darkened upwards, blurred) and the torso's top edge where it touches the head, so
   that head motion never uncovers a hole. Alpha 0 elsewhere.
-- torso_bg/000000.jpg: the torso image composited over the static background (the rasteriser's
-  background per frame).
+- torso_bg/000000.jpg: the torso image composited over the background (the rasteriser's background per
+  frame): the static bc.jpg, or, when the background moves (background.json says "per_frame"), the
+  frame's own background pixels with bc.jpg only where the person is.
 - gt/000000.jpg: the training target: head pixels from the frame, every other pixel from torso_bg.
 
 CLI: python -m gtalker.face.torso --frames DIR --parsing DIR --background bc.jpg --out-torso DIR
-     --out-gt DIR --out-torso-bg DIR [--neck-extend 0.094 --torso-extend 0.016 --push-down 0.008]
+     --out-gt DIR --out-torso-bg DIR [--background-report background.json]
+     [--neck-extend 0.094 --torso-extend 0.016 --push-down 0.008]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
+from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging
 from gtalker.face.writer import ImageWriter
 from gtalker.io.frames import frame_path, frame_paths, read_image
 
@@ -115,9 +117,18 @@ def training_target(img: np.ndarray, labels: np.ndarray, torso_bg: np.ndarray) -
     return out
 
 
+def frame_background(img: np.ndarray, labels: np.ndarray, static: np.ndarray) -> np.ndarray:
+    """The frame's own background pixels (label 0), the static background where the person is."""
+    out = static.copy()
+    cv2.copyTo(img, (labels == 0).astype(np.uint8), out)
+    return out
+
+
 def composite_video(frames_dir: str, parsing_dir: str, background: str, out_torso: str, out_gt: str,
-                    out_torso_bg: str, cfg: TorsoConfig | None = None, jpeg_quality: int = 95) -> int:
-    """Write torso/, gt/ and torso_bg/ for every frame; returns the frame count."""
+                    out_torso_bg: str, cfg: TorsoConfig | None = None, jpeg_quality: int = 95,
+                    per_frame: bool = False) -> int:
+    """Write torso/, gt/ and torso_bg/ for every frame (over each frame's own background when
+    `per_frame`); returns the frame count."""
     cfg = cfg or TorsoConfig()
     paths = frame_paths(frames_dir)
     if not paths:
@@ -137,7 +148,7 @@ def composite_video(frames_dir: str, parsing_dir: str, background: str, out_tors
                 raise InputError(f"frame {i}: sizes differ (frame {img.shape}, parsing {labels.shape}, "
                                  f"background {bc.shape}); rerun the face rules")
             rgba = torso_rgba(img, labels, cfg)
-            tb = composite(rgba, bc)
+            tb = composite(rgba, frame_background(img, labels, bc) if per_frame else bc)
             writer.put(frame_path(t_dir, i, ".png"), rgba, bgr=True)
             writer.put(frame_path(b_dir, i, ".jpg"), tb, bgr=True)
             writer.put(frame_path(g_dir, i, ".jpg"), training_target(img, labels, tb), bgr=True)
@@ -154,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-torso", required=True)
     ap.add_argument("--out-gt", required=True)
     ap.add_argument("--out-torso-bg", required=True)
+    ap.add_argument("--background-report", help="background.json of extract_background: its "
+                    "background_mode (static or per_frame) decides what goes behind the torso")
     ap.add_argument("--neck-extend", type=float, default=TorsoConfig.neck_extend)
     ap.add_argument("--torso-extend", type=float, default=TorsoConfig.torso_extend)
     ap.add_argument("--push-down", type=float, default=TorsoConfig.push_down)
@@ -161,8 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.torso")
     cfg = TorsoConfig(neck_extend=args.neck_extend, torso_extend=args.torso_extend, push_down=args.push_down)
+    mode = read_json(args.background_report).get("background_mode", "static") if args.background_report else "static"
+    if mode not in ("static", "per_frame"):
+        raise InputError(f"{args.background_report}: background_mode '{mode}' is not static or per_frame; "
+                         "rerun rule extract_background")
+    log.info("background behind the torso: %s", mode)
     n = composite_video(args.frames, args.parsing, args.background, args.out_torso, args.out_gt,
-                        args.out_torso_bg, cfg, args.jpeg_quality)
+                        args.out_torso_bg, cfg, args.jpeg_quality, per_frame=mode == "per_frame")
     log.info("torso images for %d frames", n)
     return 0
 
