@@ -16,6 +16,7 @@ from gtalker.demo import truth_landmarks
 from gtalker.face import landmarks as lm
 from gtalker.face.detectors import FanLandmarks, decode_heatmaps, fan_crop_params
 from gtalker.io.frames import frame_path, read_frame, write_image
+from gtalker.notices import Notices
 
 
 @pytest.fixture(scope="module")
@@ -91,21 +92,31 @@ def test_keeps_the_face_that_continues_the_track(clip, tmp_path):
         return canvas
 
     two = copy_clip(folder, tmp_path / "two", add_face)
-    track = lm.detect_video(str(two), "dlib", lm.TrackerConfig(detect_every=3))
+    notices = Notices("detect_landmarks")
+    track = lm.detect_video(str(two), "dlib", lm.TrackerConfig(detect_every=3), notices=notices)
     assert track.valid.all()
     assert track.stats["multi_face_frames"] > 0
+    assert [n.code for n in notices.items] == ["several_faces"]
+    assert notices.items[0].figures["frames"] == track.stats["multi_face_frames"]
     assert (track.lms[:, :, 0].mean(axis=1) < 256).all(), "the track jumped to the other face"
 
 
 def test_dark_frames_are_equalised(clip, tmp_path):
     folder, _ = clip
     dark = copy_clip(folder, tmp_path / "dark", lambda i, img: (img * 0.05).astype(np.uint8))
-    track = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=40))
+    notices = Notices("detect_landmarks")
+    track = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=40), notices=notices)
     assert track.valid.all() and track.stats["dark_frames"] == len(track.valid)
-    bright = lm.detect_video(str(folder), "dlib")
+    assert [n.code for n in notices.items] == ["dark_frames"] and "very dark" in notices.items[0].message
+    bright_notices = Notices("detect_landmarks")
+    bright = lm.detect_video(str(folder), "dlib", notices=bright_notices)
+    assert not bright_notices.items
     assert np.linalg.norm(track.lms - bright.lms, axis=2).mean() < 4.0
-    raw = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=0, max_gap=100))
+    raw_notices = Notices("detect_landmarks")
+    raw = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=0, max_gap=100), notices=raw_notices)
     assert raw.valid.sum() < len(raw.valid), "without the fallback some dark frames lose the face"
+    assert [n.code for n in raw_notices.items] == ["no_face_frames"]
+    assert raw_notices.items[0].figures["frames"] == int((~raw.valid).sum())
 
 
 def test_fill_gaps_holds_the_ends():

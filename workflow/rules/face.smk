@@ -12,7 +12,8 @@ rule detect_landmarks:
         weights=landmark_weights_input,
         code=code("face", "io"),
     output:
-        "results/{dataset}/face/landmarks.npz",
+        landmarks="results/{dataset}/face/landmarks.npz",
+        notices=notice_file("detect_landmarks"),
     params:
         flags=landmark_flags,
     log:
@@ -22,8 +23,8 @@ rule detect_landmarks:
     conda:
         "../../envs/face.yaml"
     shell:
-        "python -m gtalker.face.landmarks --frames {input.frames} --out {output} {params.flags} "
-        "--device $GTALKER_DEVICE > {log} 2>&1"
+        "python -m gtalker.face.landmarks --frames {input.frames} --out {output.landmarks} {params.flags} "
+        "--notices {output.notices} --device $GTALKER_DEVICE > {log} 2>&1"
 
 
 rule parse_faces:

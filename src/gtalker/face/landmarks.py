@@ -29,6 +29,7 @@ from tqdm import tqdm
 from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.face.detectors import Detection, HogDetector, box_iou, make_landmarker
 from gtalker.io.frames import frame_paths, read_image
+from gtalker.notices import Notices
 
 log = logging.getLogger("gtalker.face.landmarks")
 
@@ -282,9 +283,12 @@ def load_track(path: str) -> Track:
 
 
 def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | None = None,
-                 fan_weights: str = "resources/2DFAN4-cd938726ad.zip", device: str = "auto") -> Track:
-    """Landmarks for every frame of a frame store, gaps filled."""
+                 fan_weights: str = "resources/2DFAN4-cd938726ad.zip", device: str = "auto",
+                 notices: Notices | None = None) -> Track:
+    """Landmarks for every frame of a frame store, gaps filled; dark frames, several faces and filled
+    gaps are recorded in `notices` (gtalker.notices)."""
     cfg = cfg or TrackerConfig()
+    notices = notices or Notices("detect_landmarks", log)
     paths = frame_paths(frames_dir)
     if not paths:
         raise InputError(f"{frames_dir}: no frames; rerun the ingest rules")
@@ -294,17 +298,23 @@ def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | No
     s = track.stats
     log.info("%d frames: %d with a face, %d detector runs, %d tracking failures", len(paths),
              int(track.valid.sum()), s["detections"], s["track_failures"])
+    n = len(paths)
     if s["dark_frames"]:
-        log.warning("%d very dark frames (mean grey < %g) were contrast-equalised before detection",
-                    s["dark_frames"], cfg.dark_threshold)
+        notices.warn("dark_frames", f"{frames_dir}: {s['dark_frames']} of {n} frames are very dark (mean grey "
+                     f"< {cfg.dark_threshold:g}); they were contrast-equalised to find the face, and their "
+                     "landmarks and colours are less reliable", frames=int(s["dark_frames"]), of=n)
     if s["multi_face_frames"]:
-        log.warning("%d frames show more than one face; kept the face that continues the track",
-                    s["multi_face_frames"])
+        notices.warn("several_faces", f"{frames_dir}: {s['multi_face_frames']} of {n} frames show more than one "
+                     "face; the one that continues the track (the largest when it starts) was kept: if that "
+                     "is not the speaker, the model learns the wrong person", frames=int(s["multi_face_frames"]),
+                     of=n)
     filled = fill_gaps(track, cfg.max_gap)
     if filled.interpolated.any():
         gaps = runs(filled.interpolated)
-        log.warning("interpolated %d frames without a face: %s", int(filled.interpolated.sum()),
-                    ", ".join(f"{a}-{b - 1}" for a, b in gaps))
+        listing = ", ".join(f"{a}-{b - 1}" for a, b in gaps[:10]) + (" ..." if len(gaps) > 10 else "")
+        notices.warn("no_face_frames", f"{frames_dir}: no face found in {int(filled.interpolated.sum())} of {n} "
+                     f"frames ({listing}); their landmarks are interpolated from the neighbours, so the head "
+                     "pose there is a guess", frames=int(filled.interpolated.sum()), of=n)
     return filled
 
 
@@ -324,13 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upscale", type=int, default=2,
                     help="dlib: enlarge the face crop this many times (sub-pixel landmarks; 1 = off)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--notices", help="JSON file for what the step decided about the input")
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.landmarks")
+    notices = Notices("detect_landmarks", log)
     cfg = TrackerConfig(detect_every=args.detect_every, detect_size=args.detect_size,
                         min_patch_score=args.min_patch_score, max_gap=args.max_gap,
                         dark_threshold=args.dark_threshold, upscale=args.upscale)
-    track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device)
+    track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device, notices)
     save_track(args.out, track)
+    notices.write(args.notices)
     return 0
 
 
