@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.gtalker-installed
 CORES ?= all
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo report test lint bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ $(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
 
+# The demo run (or any config's run: make report ARGS='--configfile my.yaml') and its report.html.
+report: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS) --report report.html
+	@echo "report: $(CURDIR)/report.html"
+
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
 
@@ -36,4 +42,4 @@ bench: $(STAMP)
 	for f in benchmarks/*.py; do PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf results logs benchmarks/_demo benchmarks/demo .snakemake
+	rm -rf results logs benchmarks/_demo benchmarks/demo .snakemake report.html

@@ -29,6 +29,7 @@ include: "workflow/rules/talker.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/warnings.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -88,3 +88,22 @@ def one_thread():
 def tiny_video(tmp_path: Path) -> Path:
     """A 2 s 96x96 25 fps video with a sine tone."""
     return make_video(tmp_path / "tiny.mp4")
+
+
+# A tiny version of the default pipeline: a 4 s demo at 96x96, a few training steps.
+TINY = {
+    "demo": {"seconds": 4, "size": 128, "seed": 1},
+    "preprocess": {"fps": 25, "size": 96},
+    "canonical": {"iterations": 60, "resolution": 64, "eval_views": 4, "checkpoint_every": 30,
+                  "log_every": 10},
+    "talker": {"iterations": 20, "size": 64, "batch_size": 2, "checkpoint_every": 10, "log_every": 5},
+    "render": {"attention_size": 64},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole default target run once on the tiny demo (shared by the workflow and report tests)."""
+    workdir = tmp_path_factory.mktemp("wf")
+    snakemake(workdir, TINY)
+    return workdir

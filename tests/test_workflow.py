@@ -7,25 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import planned_rules, snakemake
-
-# A tiny version of the default pipeline: a 4 s demo at 96x96, a few training steps.
-TINY = {
-    "demo": {"seconds": 4, "size": 128, "seed": 1},
-    "preprocess": {"fps": 25, "size": 96},
-    "canonical": {"iterations": 60, "resolution": 64, "eval_views": 4, "checkpoint_every": 30,
-                  "log_every": 10},
-    "talker": {"iterations": 20, "size": 64, "batch_size": 2, "checkpoint_every": 10, "log_every": 5},
-    "render": {"attention_size": 64},
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the whole default target once on the tiny demo."""
-    workdir = tmp_path_factory.mktemp("wf")
-    snakemake(workdir, TINY)
-    return workdir
+from conftest import TINY, planned_rules, snakemake
 
 
 @pytest.mark.slow
