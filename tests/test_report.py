@@ -60,7 +60,7 @@ def test_plots_are_made_and_registered(tiny_run: Path, report_html: Path) -> Non
             pixels = png_pixels((tiny_run / rel).read_bytes())
             assert pixels.shape[0] > 200 and non_blank(pixels), rel
     html = report_html.read_text()
-    for rel in [p for ps in PLOTS.values() for p in ps] + VIDEOS:
+    for rel in [p for ps in PLOTS.values() for p in ps] + VIDEOS + ["results/report/warnings.html"]:
         assert rel in html, f"{rel} is not in the report"
 
 

@@ -16,10 +16,11 @@ from gtalker.common import InputError, atomic_path, read_json  # noqa: E402
 from gtalker.metrics.compare import COLUMNS  # noqa: E402
 
 # Metrics drawn as bars: (metrics.json key, title); descriptions come from the comparison table.
-BAR_KEYS = ["psnr", "ssim", "lpips", "lmd", "mouth_open_r", "av_corr_best", "lse_c", "lse_d", "render_fps",
-            "n_gaussians"]
+BAR_KEYS = ["psnr_face", "ssim_face", "lpips_face", "psnr_head", "psnr", "ssim", "lmd", "mouth_open_r",
+            "av_corr_best", "lse_c", "lse_d", "render_fps"]
 # The metrics.json null_reasons key that says why a metric is missing.
-REASON_KEY = {"lpips": "lpips", "lmd": "lmd", "lse_c": "syncnet", "lse_d": "syncnet"}
+REASON_KEY = {"lpips": "lpips", "lpips_face": "lpips", "lpips_head": "lpips", "lse_c": "syncnet",
+              "lse_d": "syncnet"}
 DPI = 110
 
 
@@ -100,7 +101,7 @@ def metrics_figure(metrics_paths: Sequence[str], out: str | os.PathLike) -> None
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     described = {key: desc for _col, key, _d, desc in COLUMNS}
     described.setdefault("av_corr_best", "r of rendered mouth opening vs audio energy at the best offset")
-    ncol = 5
+    ncol = 4
     nrow = math.ceil(len(BAR_KEYS) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.0 * nrow), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

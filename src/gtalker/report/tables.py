@@ -11,7 +11,8 @@ from gtalker.common import InputError, atomic_path, read_json
 from gtalker.metrics.compare import COLUMNS
 
 # Ablation columns: (metrics.json key, header, digits, higher is better)
-ABLATION = [("psnr", "PSNR dB", 2, True), ("ssim", "SSIM", 4, True), ("lpips", "LPIPS", 4, False),
+ABLATION = [("psnr_face", "PSNR face dB", 2, True), ("ssim_face", "SSIM face", 4, True),
+            ("psnr", "PSNR dB", 2, True), ("ssim", "SSIM", 4, True), ("lpips", "LPIPS", 4, False),
             ("lmd", "LMD px", 3, False), ("mouth_open_r", "mouth r", 3, True), ("av_corr_best", "AV r", 3, True),
             ("lse_c", "LSE-C", 3, True), ("render_fps", "render FPS", 1, True),
             ("train_seconds", "train min", 1, False)]
