@@ -145,7 +145,8 @@ def read_as_ernerf(folder: Path, points_m, asr: str = "aud_ds.npy") -> list[np.n
         bc = cv2.imread(str(folder / "bc.jpg"), cv2.IMREAD_UNCHANGED)
         assert bc.shape[:2] == (H, W)
         feats = np.load(folder / asr)
-        assert feats.ndim == 3 and feats.shape[1:] == (16, ERNERF_CHANNELS[asr])
+        steps = 2 if asr == "aud_hu.npy" else 16  # its HuBERT tool saves the 2 steps of each frame
+        assert feats.ndim == 3 and feats.shape[1:] == (steps, ERNERF_CHANNELS[asr])
         pd.read_csv(folder / "au.csv")[" AU45_r"].values  # noqa: B018 (the reader's access)
         for f in t["frames"]:
             torso = cv2.imread(str(folder / "torso_imgs" / f"{f['img_id']}.png"), cv2.IMREAD_UNCHANGED)
@@ -229,3 +230,25 @@ def test_import_from_track_params_alone(results, tmp_path):  # noqa: F811
         assert np.allclose(tr.R[i], R, atol=1e-6) and np.allclose(tr.t[i], t, atol=1e-6)
     assert summary["reproj_px"] < 0.01  # the triangulated landmarks reproject onto the .lms
     assert summary["points"]["mesh"] > 68  # track_params.pt's vertices
+
+
+def test_hubert_export_has_ernerfs_layout_and_imports_back(results, tmp_path):  # noqa: F811
+    """aud_hu.npy as ER-NeRF's tool writes it ([N, 2, 1024]: steps 2k, 2k+1 of frame k), and back to our
+    windows [N, 16, 1024] of the same 50 Hz sequence (exact where the pairs cover it)."""
+    from gtalker.audio.windowing import frame_windows
+
+    seq = np.random.default_rng(7).normal(size=(2 * N, 1024)).astype(np.float32)
+    feats = frame_windows(seq, N, 25)
+    np.save(results / "audio/features_hubert.npy", feats)
+    out = tmp_path / "ref"
+    refdata.export_reference(str(results), str(out), str(results / "audio/features_hubert.npy"), "hubert",
+                             model=str(MODEL))
+    hu = np.load(out / "aud_hu.npy")
+    assert hu.shape == (N, 2, 1024) and np.array_equal(hu.reshape(-1, 1024), seq)
+    read_as_ernerf(out, lambda i: head_points(), asr="aud_hu.npy")
+    back = tmp_path / "back"
+    refdata.import_reference(str(out), str(back))
+    assert np.array_equal(np.load(back / "audio/features_hubert.npy"), feats)
+    from gtalker.audio.__main__ import precomputed_features
+
+    assert np.array_equal(precomputed_features(str(out / "aud_hu.npy"), N, 25.0), feats)

@@ -10,8 +10,9 @@ Reference layout (one folder per video):
     bc.jpg                      static background
     aud.wav                     16 kHz audio; aud_train.wav / aud_novel.wav: the audio under the training /
                                 validation frames (GaussianTalker's render script muxes them)
-    aud_ds.npy / aud_hu.npy / aud_mel.npy   audio features [N,16,C] (DeepSpeech, 29 channels: the only file
-                                GaussianTalker reads; HuBERT for ER-NeRF; log-mel: this pipeline only)
+    aud_ds.npy / aud_hu.npy / aud_mel.npy   audio features: [N,16,29] DeepSpeech windows (the only file
+                                GaussianTalker reads); [N,2,1024] HuBERT steps of each frame (ER-NeRF's);
+                                [N,16,C] log-mel (this pipeline only)
     au.csv                      OpenFace-style table; the trainers read its " AU45_r" column
     transforms_train.json, transforms_val.json   (only when the fit stage has produced them)
     track_params.pt             the tracker's euler, trans, focal, id, exp, vertices (gtalker.refcams)
@@ -128,7 +129,7 @@ def read_au45(path: Path) -> np.ndarray:
     return np.array([float(r[col]) for r in rows[1:] if r], np.float64)
 
 
-FEATURE_CHANNELS = {"aud_ds.npy": 29, "aud_hu.npy": 1024}
+FEATURE_CHANNELS = {"aud_ds.npy": 29, "aud_hu.npy": 1024}  # what the reference networks take
 
 
 def write_track_params(path: Path, track_path: Path, model_path: Path | None) -> None:
@@ -223,6 +224,10 @@ def export_reference(results: str, out: str, features: str | None = None, featur
             if len(feats) != n:
                 raise InputError(f"{features}: {len(feats)} frames of features, {n} video frames")
             name = FEATURE_NAMES.get(features_backend, f"aud_{features_backend}.npy")
+            if name == "aud_hu.npy":  # ER-NeRF's layout: the two 50 Hz steps of each frame
+                from gtalker.audio.windowing import steps_from_windows
+
+                feats = steps_from_windows(feats, fps)
             np.save(tmp / name, feats.astype(np.float32))
             summary["features"] = name
             want = FEATURE_CHANNELS.get(name)
@@ -481,6 +486,10 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     for backend, name in FEATURE_NAMES.items():
         if with_features and (ref / name).exists():
             feats = np.load(ref / name)
+            if name == "aud_hu.npy" and feats.ndim == 3 and feats.shape[1] != 16:
+                from gtalker.audio.windowing import windows_from_steps
+
+                feats = windows_from_steps(feats, fps)
             if feats.ndim != 3 or len(feats) < n:
                 raise InputError(f"{ref}/{name}: shape {feats.shape}; expected [{n}, 16, C]")
             with atomic_path(root / "audio" / f"features_{backend}.npy") as tmp:

@@ -9,7 +9,7 @@
 With --frames-json the frame count and rate come from the ingest index; with --fps alone the frame count
 covers the whole audio; --n-frames alone assumes 25 fps. The DeepSpeech backend needs an ONNX conversion
 of the v0.1.0 graph: see gtalker/audio/deepspeech.py. --precomputed F takes the features from F (a
-reference folder's aud_ds.npy / aud_hu.npy, [N, 16, C]) instead of computing them: checked against the
+reference folder's aud_ds.npy [N, 16, C] / aud_hu.npy [N, 2, C]) instead of computing them: checked against the
 frame count, cut to it.
 """
 
@@ -82,12 +82,17 @@ def resolve_device(spec: str, backend: str) -> str:
     return str(get_device(spec))
 
 
-def precomputed_features(path: str, n_frames: int) -> np.ndarray:
-    """Features [n_frames, 16, C] from a file of at least n_frames windows (logged; extra rows cut)."""
+def precomputed_features(path: str, n_frames: int, fps: float) -> np.ndarray:
+    """Features [n_frames, 16, C] from a file of at least n_frames windows (logged; extra rows cut), or of
+    the steps of each frame (ER-NeRF's aud_hu.npy [N, 2, 1024]), cut into our windows."""
+    from gtalker.audio.windowing import windows_from_steps
+
     try:
         feats = np.load(path)
     except (OSError, ValueError) as err:
         raise InputError(f"{path}: not a readable .npy ({err})") from err
+    if feats.ndim == 3 and feats.shape[1] == int(round(50 / fps)) and feats.shape[1] != 16:
+        feats = windows_from_steps(feats, fps)
     if feats.ndim != 3 or feats.shape[1] != 16:
         raise InputError(f"{path}: shape {feats.shape}; expected [N, 16, C] windows per video frame")
     if len(feats) < n_frames:
@@ -112,7 +117,7 @@ def run_features(args: argparse.Namespace) -> np.ndarray:
     log.info("%s: %.2f s of audio -> %d frames at %g fps, backend %s", args.audio,
              len(samples) / 16000, n_frames, fps, args.backend)
     if args.precomputed:
-        feats = precomputed_features(args.precomputed, n_frames)
+        feats = precomputed_features(args.precomputed, n_frames, fps)
     else:
         feats = extract_features(samples, n_frames, fps, cfg, source=args.audio)
     with atomic_path(args.out) as tmp:

@@ -69,3 +69,22 @@ def resample_sequence(seq: np.ndarray, in_rate: float, out_rate: float, out_len:
     for c in range(seq.shape[1]):
         out[:, c] = np.interp(t_out, t_in, seq[:, c])
     return out
+
+
+def windows_from_steps(steps: np.ndarray, fps: float, rate: float = FEATURE_RATE) -> np.ndarray:
+    """Per-frame groups of consecutive steps [N, k, C] (ER-NeRF's aud_hu.npy: [N, 2, 1024], the 50 Hz
+    sequence cut into pairs) -> our windows [N, 16, C] of the same sequence."""
+    steps = np.asarray(steps, dtype=np.float32)
+    if steps.ndim != 3:
+        raise ValueError(f"expected [N, k, C] steps per frame, got shape {steps.shape}")
+    return frame_windows(steps.reshape(-1, steps.shape[2]), len(steps), fps, rate)
+
+
+def steps_from_windows(features: np.ndarray, fps: float, rate: float = FEATURE_RATE) -> np.ndarray:
+    """Our windows [N, 16, C] -> the steps each frame starts ([N, rate/fps, C]; ER-NeRF's aud_hu.npy
+    layout at 25 fps: steps 2k and 2k+1, positions 8 and 9 of window k)."""
+    per = int(round(rate / fps))
+    if abs(per - rate / fps) > 1e-6:
+        raise ValueError(f"{fps} fps does not divide the {rate} Hz feature rate into whole steps")
+    features = np.asarray(features)
+    return features[:, WINDOW_STEPS // 2:WINDOW_STEPS // 2 + per]
