@@ -117,3 +117,17 @@ def test_per_frame_background_goes_behind_the_torso(tmp_path: Path) -> None:
     tb = read_image(frame_path(out["torso_bg"], i)).astype(np.float32)
     bc = read_image(tmp_path / "bc.jpg").astype(np.float32)
     assert np.abs(tb - img)[bgpix].mean() < 5 and np.abs(bc - img)[bgpix].mean() > 15
+
+
+def test_pan_is_tracked_through_flicker_blur_and_compression(tmp_path: Path) -> None:
+    frames, parsing = scene(tmp_path, pan_px=2.0)
+    rng = np.random.default_rng(5)
+    meter = MotionMeter()
+    for i in range(N):
+        img = cv2.GaussianBlur(read_image(frame_path(frames, i)).astype(np.float32), (0, 0), 2.0)
+        img = img * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15)  # gain and offset flicker
+        write_image(frame_path(frames, i), np.clip(img, 0, 255).astype(np.uint8), 40)
+        meter.track(read_image(frame_path(frames, i)), read_image(frame_path(parsing, i, ".png"), cv2.IMREAD_GRAYSCALE))
+    assert meter.unmeasured_steps == 0
+    xs = np.array(meter.positions)[:, 0]
+    assert np.abs(xs - (-2.0 * np.arange(N))).max() < 0.5  # the background slides 2 px a frame to the left

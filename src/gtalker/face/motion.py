@@ -10,7 +10,9 @@ edges are uncertain):
   `min_threshold` grey levels), mean over frames (and the worst frame). This is the share of the
   background that a static image gets wrong.
 - camera motion: the position of the background in every frame relative to a key frame (median
-  displacement of corner features tracked with pyramidal Lucas-Kanade, forward-backward checked); the key
+  displacement of corner features tracked with pyramidal Lucas-Kanade, forward-backward checked; where
+  too few corners agree, a coarse-to-fine ECC alignment of the background, which flicker does not fool);
+  the key
   frame is the first one until too few features survive, then the previous frame with its position (no
   drift while the camera stands still). `camera_path_px` is the largest distance from the first frame's
   position, `camera_speed_px` the mean per-frame step.
@@ -28,6 +30,8 @@ import numpy as np
 MIN_FEATURES = 8
 MIN_AGREE = 0.4   # share of the features found that must move with the median
 INLIER_PX = 1.0
+MIN_ECC = 0.7     # correlation an ECC alignment needs to be trusted
+MAX_SHIFT = 0.1   # largest believable shift from the key frame, as a share of the frame's side
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,33 @@ def grey(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
 
 
+def ecc_shift(prev: np.ndarray, cur: np.ndarray, region: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """Translation (dx, dy) from `prev` to `cur` (grey) by ECC alignment over `region`, coarse to fine
+    (1/4, 1/2, full size), and its correlation; None when it does not converge or correlates under
+    MIN_ECC. ECC is invariant to gain and offset (flicker) and needs no corners (blurry backgrounds)."""
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+    cc = 0.0
+    for scale in (0.25, 0.5, 1.0):
+        size = (max(8, int(round(prev.shape[1] * scale))), max(8, int(round(prev.shape[0] * scale))))
+        p = cv2.resize(prev, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        c = cv2.resize(cur, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        m = cv2.resize(region.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        if int(m.sum()) < 64:
+            return None, 0.0
+        w = warp.copy()
+        w[:, 2] *= scale
+        try:
+            cc, w = cv2.findTransformECC(p, c, w, cv2.MOTION_TRANSLATION, criteria, m, 3)
+        except cv2.error:
+            return None, 0.0
+        warp = w.copy()
+        warp[:, 2] /= scale
+    if not np.isfinite(cc) or cc < MIN_ECC:
+        return None, float(cc)
+    return warp[:, 2].astype(np.float64), float(cc)
+
+
 def global_shift(prev: np.ndarray, cur: np.ndarray, region: np.ndarray) -> tuple[np.ndarray | None, int]:
     """Median (dx, dy) of background features from `prev` to `cur` (grey), and how many agree with it
     (within INLIER_PX); None when fewer than MIN_FEATURES, or under MIN_AGREE of the features found, agree
@@ -86,6 +117,17 @@ def global_shift(prev: np.ndarray, cur: np.ndarray, region: np.ndarray) -> tuple
     return shift, agree
 
 
+def background_shift(prev: np.ndarray, cur: np.ndarray, region: np.ndarray) -> np.ndarray | None:
+    """Shift of the background from `prev` to `cur`: tracked features, else ECC alignment, else None
+    (also for a shift over MAX_SHIFT of the frame, which a handful of mismatched features can give)."""
+    shift, _ = global_shift(prev, cur, region)
+    if shift is None:
+        shift, _ = ecc_shift(prev, cur, region)
+    if shift is not None and float(np.linalg.norm(shift)) > MAX_SHIFT * max(prev.shape):
+        return None
+    return shift
+
+
 @dataclass
 class MotionMeter:
     """Streaming measurement: `track` every frame in order, `compare` frames with the static background."""
@@ -105,10 +147,10 @@ class MotionMeter:
         g, region = grey(img), background_region(labels, self.cfg.margin)
         pos = np.zeros(2)
         if self._key is not None and self._prev is not None:
-            shift, _ = global_shift(self._key[0], g, self._key[1] & region)
+            shift = background_shift(self._key[0], g, self._key[1] & region)
             if shift is None and self._key is not self._prev:
                 self._key = self._prev  # the view changed too much: re-key on the previous frame
-                shift, _ = global_shift(self._key[0], g, self._key[1] & region)
+                shift = background_shift(self._key[0], g, self._key[1] & region)
             if shift is None:
                 self.unmeasured_steps += 1
                 pos = self._prev[2]
