@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.gtalker-installed
 CORES ?= all
 
-.PHONY: setup demo report test lint bench clean
+.PHONY: setup demo report test test-slurm lint bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ report: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
+
+# Opt-in (not in CI): start a one-node SLURM with accounting here (Debian; needs root) and run the
+# profiles/slurm tests against it. tools/local-slurm.sh stop stops it again.
+test-slurm: $(STAMP)
+	$$([ "$$(id -u)" = 0 ] || echo sudo) tools/local-slurm.sh start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/test_slurm.py
 
 lint: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint

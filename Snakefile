@@ -40,6 +40,7 @@ rule all:
 
 
 onstart:
+    check_cluster_fit()
     run_started()
 
 

@@ -278,6 +278,23 @@ def mismatch_opt(wildcards):
     return f"--audio-mismatch {how}" if how else ""
 
 
+def check_cluster_fit():
+    """On SLURM (onstart): stop at once, with the fix, when a job would pend forever or never be tracked."""
+    plugin = workflow.executor_plugin
+    if plugin is None or getattr(plugin, "name", None) != "slurm":
+        return
+    from gtalker import cluster
+
+    status = getattr(workflow.executor_settings, "status_command", None)
+    if status != "squeue" and not cluster.accounting_enabled():
+        raise WorkflowError(cluster.NO_ACCOUNTING)
+    jobs = [job for job in workflow.dag.needrun_jobs() if not job.is_local]
+    requests = [cluster.request_of(job.rule.name, job.resources, job.threads) for job in jobs]
+    bad = cluster.problems(requests, cluster.cluster_partitions())
+    if bad:
+        raise WorkflowError(cluster.fix_hint(bad))
+
+
 def print_summary():
     """After a successful run: what the pipeline decided about each dataset's input, where the
     rendered videos and the metrics table are."""
