@@ -131,3 +131,33 @@ def test_pan_is_tracked_through_flicker_blur_and_compression(tmp_path: Path) -> 
     assert meter.unmeasured_steps == 0
     xs = np.array(meter.positions)[:, 0]
     assert np.abs(xs - (-2.0 * np.arange(N))).max() < 0.5  # the background slides 2 px a frame to the left
+
+
+@pytest.mark.parametrize("name", ["default", "hard"])
+def test_builtin_scenes(tmp_path: Path, name: str) -> None:
+    """The demo video itself (H.264), with the true person as parsing: near zero on the default scene,
+    far above both thresholds on the hard one (panning scenery, shake, flicker, low-res source)."""
+    from gtalker.demo import make_demo, truth_head_mask
+    from gtalker.demo_scene import resample_truth
+    from gtalker.io.video import extract_frames
+
+    make_demo(tmp_path / "demo.mp4", tmp_path / "truth.npz", seconds=1.2, size=SIZE, seed=5, scene=name)
+    frames, parsing = tmp_path / "frames", tmp_path / "parsing"
+    n = extract_frames(tmp_path / "demo.mp4", frames, fps=25, size=SIZE)
+    truth = resample_truth(dict(np.load(tmp_path / "truth.npz")), 25)
+    parsing.mkdir()
+    for k in range(n):
+        labels = np.zeros((SIZE, SIZE), np.uint8)
+        if name == "hard":  # the body is its own layer there; in the default scene it is part of the photo
+            body = cv2.warpAffine(truth["body_mask_ref"], truth["camera"][k].astype(np.float64), (SIZE, SIZE))
+            labels[body > 0] = 3
+        labels[truth_head_mask(truth, k)] = 1
+        write_image(frame_path(parsing, k, ".png"), labels)
+    report = run_background(tmp_path, frames, parsing)
+    if name == "default":
+        assert report["changed_share"] < 0.01 and report["camera_path_px"] < 0.5 and not report["moving"]
+    else:
+        assert report["changed_share"] > 5 * report["max_share"]
+        assert report["camera_path_px"] > 5 * report["max_path_px"]
+        assert report["moving"] and report["background_mode"] == "per_frame"
+        assert report["unmeasured_steps"] <= 0.1 * n
