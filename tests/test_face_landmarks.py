@@ -119,6 +119,23 @@ def test_dark_frames_are_equalised(clip, tmp_path):
     assert raw_notices.items[0].figures["frames"] == int((~raw.valid).sum())
 
 
+def test_a_face_cut_by_the_frame_edge_is_noticed(clip, tmp_path):
+    folder, _ = clip
+
+    def chin_below_edge(i: int, img: np.ndarray) -> np.ndarray:
+        out = np.full_like(img, 120)
+        out[80:] = img[:-80]  # the picture slides down: the chin leaves it
+        return out
+
+    cut = copy_clip(folder, tmp_path / "cut", chin_below_edge)
+    notices = Notices("detect_landmarks")
+    track = lm.detect_video(str(cut), "dlib", notices=notices)
+    assert track.lms[:, :, 1].max() > 255
+    assert [n.code for n in notices.items] == ["face_cut"]
+    assert notices.items[0].figures["frames"] == lm.frames_cut(track.lms, 256, 256) > 0
+    assert lm.frames_cut(track.lms - [0, 80], 256, 256) == 0
+
+
 def test_fill_gaps_holds_the_ends():
     lms = np.zeros((6, 68, 2), np.float32)
     lms[2:4] = 5.0

@@ -282,6 +282,15 @@ def load_track(path: str) -> Track:
     return track
 
 
+def frames_cut(lms: np.ndarray, width: int, height: int, margin: float = 0.5) -> int:
+    """How many frames of landmarks [N,68,2] have a point beyond the image (by more than `margin` px)."""
+    if len(lms) == 0:
+        return 0
+    out = ((lms[..., 0] < -margin) | (lms[..., 0] > width - 1 + margin)
+           | (lms[..., 1] < -margin) | (lms[..., 1] > height - 1 + margin))
+    return int(out.any(axis=1).sum())
+
+
 def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | None = None,
                  fan_weights: str = "resources/2DFAN4-cd938726ad.zip", device: str = "auto",
                  notices: Notices | None = None) -> Track:
@@ -309,6 +318,13 @@ def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | No
                      "is not the speaker, the model learns the wrong person", frames=int(s["multi_face_frames"]),
                      of=n)
     filled = fill_gaps(track, cfg.max_gap)
+    h, w = read_image(paths[0]).shape[:2]
+    cut = frames_cut(filled.lms[filled.valid], w, h)
+    if cut:
+        notices.warn("face_cut", f"{frames_dir}: in {cut} of {n} frames part of the face lies outside the "
+                     "picture (landmarks beyond its edge); the head there is learnt from what is visible and "
+                     "the pose is less certain. A wider source or preprocess.crop: face keeps it in",
+                     frames=cut, of=n)
     if filled.interpolated.any():
         gaps = runs(filled.interpolated)
         listing = ", ".join(f"{a}-{b - 1}" for a, b in gaps[:10]) + (" ..." if len(gaps) > 10 else "")
