@@ -97,7 +97,7 @@ def read_as_gaussiantalker(folder: Path, points_m, lms_check: bool = True) -> di
     assert aud.ndim == 3 and tuple(aud.shape[1:]) == (16, 29)
     aud = aud.float().permute(0, 2, 1)
     eye = pd.read_csv(folder / "au.csv")[" AU45_r"].values
-    params = torch.load(folder / "track_params.pt", map_location="cpu", weights_only=False)
+    params = torch.load(folder / "track_params.pt", map_location="cpu")  # as they call it (no options)
     for key in ("euler", "trans", "vertices", "focal", "id", "exp"):
         assert key in params, key
     mesh = torch.mean(params["vertices"], dim=0)
@@ -158,7 +158,7 @@ def read_as_ernerf(folder: Path, points_m, asr: str = "aud_ds.npy") -> list[np.n
 
 # --- on a small results folder (tests/test_refdata.py's) ------------------------------------------------
 
-from test_refdata import MODEL, N, S, head_points, project, results  # noqa: E402,F401
+from test_refdata import MODEL, N, head_points, project, results  # noqa: E402,F401
 
 
 def test_readers_on_a_small_export(results, tmp_path):  # noqa: F811

@@ -291,7 +291,20 @@ def missing_reference_files(src: str | Path) -> list[str]:
     return missing
 
 
-def reference_cameras(ref: Path, n: int, size: int, train_fraction: float
+def load_track_params(path: Path) -> dict:
+    """track_params.pt as a dict of tensors (loaded without unpickling code)."""
+    import torch
+
+    try:
+        params = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for foreign or damaged files
+        raise InputError(f"{path}: not a loadable track_params.pt ({err})") from err
+    if not isinstance(params, dict):
+        raise InputError(f"{path}: holds a {type(params).__name__}, expected a dict of tensors")
+    return params
+
+
+def reference_cameras(ref: Path, n: int, train_fraction: float
                       ) -> tuple[float, np.ndarray, np.ndarray, dict[str, list[int]]]:
     """(focal, R [n,3,3], t [n,3], split) in our convention from transforms_*.json (preferred) or
     track_params.pt; frames without a camera take the nearest frame's (logged)."""
@@ -317,9 +330,7 @@ def reference_cameras(ref: Path, n: int, size: int, train_fraction: float
         if not split["train"]:
             raise InputError(f"{ref}/transforms_train.json: no frames")
     else:
-        import torch
-
-        params = torch.load(ref / "track_params.pt", map_location="cpu", weights_only=False)
+        params = load_track_params(ref / "track_params.pt")
         lack = [k for k in ("euler", "trans", "focal") if k not in params]
         if lack:
             raise InputError(f"{ref}/track_params.pt: lacks {lack} (expected the reference tracker's keys "
@@ -369,11 +380,9 @@ def reference_vertices(ref: Path) -> np.ndarray | None:
     path = ref / "track_params.pt"
     if not path.exists():
         return None
-    import torch
-
     from gtalker.refcams import TRANSFORMS_SCALE
 
-    verts = torch.load(path, map_location="cpu", weights_only=False).get("vertices")
+    verts = load_track_params(path).get("vertices")
     if verts is None:
         return None
     v = np.asarray(verts, np.float64)
@@ -495,7 +504,7 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
             with atomic_path(root / "audio" / f"features_{backend}.npy") as tmp:
                 np.save(tmp, feats[:n].astype(np.float32))
             features.append(backend)
-    focal, R, t, split = reference_cameras(ref, n, h, train_fraction)
+    focal, R, t, split = reference_cameras(ref, n, train_fraction)
     write_json(root / "split.json", split)
     c = (h - 1) / 2.0
     track = FitTrack(focal=focal, cx=c, cy=c, size=h, R=R, t=t, expression=np.zeros((n, 0)),
