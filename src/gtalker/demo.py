@@ -1,12 +1,13 @@
 """Built-in demo data: a deterministic talking-head video made from a real face photo.
 
 The photo is scikit-image's `astronaut` (public domain, NASA), cropped around the head. Speech-like audio
-is formant-synthesised syllables (five vowels, consonant bursts, pauses). The face is animated to match
+is formant-synthesised syllables (five vowels, consonant bursts, pauses), or (voice "espeak") espeak-ng
+English sentences whose phone timings drive the mouth (gtalker.demo_voice). The face is animated to match
 it: the jaw opens by an amount that depends on the vowel, the lips spread or round, the eyes blink at
 random times, and the head layer moves by small in-plane similarity transforms over a static background.
 A ground-truth file records every animation parameter per frame.
 
-CLI: python -m gtalker.demo --out demo.mp4 --truth truth.npz [--seconds 20 --size 512 --seed 0]
+CLI: python -m gtalker.demo --out demo.mp4 --truth truth.npz [--seconds 20 --size 512 --seed 0 --voice espeak]
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Speech:
     vowel: np.ndarray        # int8 per sample: -1 none, 0..4 vowel index
     openness: np.ndarray     # float32 per sample: target mouth opening
     width: np.ndarray        # float32 per sample: target mouth width factor
+    smoothing: float = 0.55  # articulator smoothing of the per-frame targets (`_smooth` alpha)
 
 
 def _resonator(signal: np.ndarray, freq: float, bw: float, sr: int) -> np.ndarray:
@@ -328,13 +330,27 @@ def render_frame(geo: Geometry, opening: float, width_factor: float, closure: fl
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8), mask
 
 
-def make_truth(seconds: float, size: int, seed: int, fps: float = FPS) -> tuple[dict, Speech]:
+def demo_speech(seconds: float, seed: int, voice: str = "formant") -> tuple[Speech, dict]:
+    """The demo's speech and extra truth arrays: voice "formant" (built-in syllables) or "espeak" (espeak-ng
+    English sentences whose phone timings drive the mouth, gtalker.demo_voice; the phones go in the truth)."""
+    if voice == "formant":
+        return synthesize_speech(seconds, seed=seed), {}
+    if voice == "espeak":
+        from gtalker.demo_voice import phone_table, synthesize_espeak_speech
+
+        speech, phones = synthesize_espeak_speech(seconds, seed)
+        return speech, phone_table(phones)
+    raise InputError(f"demo voice '{voice}': choose formant or espeak")
+
+
+def make_truth(seconds: float, size: int, seed: int, fps: float = FPS,
+               voice: str = "formant") -> tuple[dict, Speech]:
     """Every per-frame animation parameter (and the speech that drives the mouth)."""
     rng = np.random.default_rng(seed)
-    speech = synthesize_speech(seconds, seed=int(rng.integers(0, 2**31)))
+    speech, extra = demo_speech(seconds, int(rng.integers(0, 2**31)), voice)
     n = int(round(seconds * fps))
-    opening = np.clip(_smooth(_per_frame(speech.openness, n, SAMPLE_RATE, fps)), 0, 1)
-    width = _smooth(_per_frame(speech.width, n, SAMPLE_RATE, fps))
+    opening = np.clip(_smooth(_per_frame(speech.openness, n, SAMPLE_RATE, fps), speech.smoothing), 0, 1)
+    width = _smooth(_per_frame(speech.width, n, SAMPLE_RATE, fps), speech.smoothing)
     centres = np.clip(np.round((np.arange(n) + 0.5) * SAMPLE_RATE / fps).astype(int), 0, len(speech.vowel) - 1)
     vowel = speech.vowel[centres].astype(np.int16)
     motion_rng = np.random.default_rng(seed + 1)
@@ -351,7 +367,7 @@ def make_truth(seconds: float, size: int, seed: int, fps: float = FPS) -> tuple[
         "translation": translation.astype(np.float32), "scale": scale.astype(np.float32),
         "affine": affine.astype(np.float32), "head_mask_ref": (geo.mask > 0.5).astype(np.uint8),
         "landmarks_ref": geo.landmarks.astype(np.float32), "fps": np.float32(fps),
-        "size": np.int32(size), "seed": np.int32(seed),
+        "size": np.int32(size), "seed": np.int32(seed), "voice": np.array(voice), **extra,
     }
     return truth, speech
 
@@ -394,7 +410,8 @@ def truth_landmarks(truth: dict, i: int) -> np.ndarray:
 
 
 def make_demo(out_video: str | os.PathLike, out_truth: str | os.PathLike, seconds: float = 20.0,
-              size: int = 512, seed: int = 0, fps: float = FPS, scene: str = "default") -> None:
+              size: int = 512, seed: int = 0, fps: float = FPS, scene: str = "default",
+              voice: str = "formant") -> None:
     """Write the demo mp4 (H.264 + AAC) and its ground-truth npz; scene 'hard' is gtalker.demo_scene's."""
     log = setup_logging("gtalker.demo")
     if size % 2:
@@ -406,9 +423,9 @@ def make_demo(out_video: str | os.PathLike, out_truth: str | os.PathLike, second
             raise InputError(f"demo.scene '{scene}': unknown; use one of {', '.join(SCENES)}")
         make_hard_demo(out_video, out_truth, seconds, size, seed)
         return
-    truth, speech = make_truth(seconds, size, seed, fps)
+    truth, speech = make_truth(seconds, size, seed, fps, voice)
     n = len(truth["mouth_open"])
-    log.info("demo: %d frames of %dx%d at %g fps, seed %d", n, size, size, fps, seed)
+    log.info("demo: %d frames of %dx%d at %g fps, seed %d, %s voice", n, size, size, fps, seed, voice)
     geo = build_geometry(size)
     with tempfile.TemporaryDirectory() as tmpdir:
         wav = Path(tmpdir) / "speech.wav"
@@ -435,18 +452,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scene", default="default", help="default, or hard (gtalker.demo_scene: moving "
                     "background, camera shake, flicker, low resolution, strong compression, 29.97 fps)")
+    ap.add_argument("--voice", choices=("formant", "espeak"), default="formant",
+                    help="formant: built-in syllables; espeak: espeak-ng sentences (needs espeak-ng)")
     ap.add_argument("--speech-only", action="store_true",
                     help="write only speech audio (wav) to --out; --truth gets its annotation")
     args = ap.parse_args(argv)
     setup_logging("gtalker.demo")
     if args.speech_only:
-        speech = synthesize_speech(args.seconds, args.seed)
+        speech, extra = demo_speech(args.seconds, args.seed, args.voice)
         write_wav(args.out, speech.samples)
         with atomic_path(args.truth) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness)
+                np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness, **extra)
     else:
-        make_demo(args.out, args.truth, args.seconds, args.size, args.seed, scene=args.scene)
+        make_demo(args.out, args.truth, args.seconds, args.size, args.seed, scene=args.scene, voice=args.voice)
     return 0
 
 

@@ -54,7 +54,8 @@ log = logging.getLogger("gtalker.refdata")
 
 # label -> colour in the file's B, G, R channel order (0 bg, 1 head, 2 neck, 3 torso)
 PARSING_BGR = np.array([[255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
-FEATURE_NAMES = {"deepspeech": "aud_ds.npy", "hubert": "aud_hu.npy", "mel": "aud_mel.npy"}
+FEATURE_NAMES = {"deepspeech": "aud_ds.npy", "hubert": "aud_hu.npy", "mel": "aud_mel.npy",
+                 "melnorm": "aud_melnorm.npy"}
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
@@ -530,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--results", required=True, help="results/<dataset>")
     e.add_argument("--out", required=True)
     e.add_argument("--features", default=None, help="audio features .npy to include")
-    e.add_argument("--features-backend", default="mel", help="mel | deepspeech | hubert (names the file)")
+    e.add_argument("--features-backend", default="mel", help="mel | melnorm | deepspeech | hubert (names the file)")
     e.add_argument("--no-transforms", action="store_true", help="leave out the cameras (transforms, track_params)")
     e.add_argument("--model", default=None, help="the fit's face model .npz (vertices of track_params.pt)")
     i = sub.add_parser("import", help="reference layout -> results/<dataset>")

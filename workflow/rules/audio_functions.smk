@@ -1,7 +1,7 @@
 # Helper functions of the audio rules (kept apart from the rules, as snakemake --lint asks); render.smk
 # and talker.smk use audio_features_path / audio_feature_flags / audio_model_input too.
 
-AUDIO_BACKENDS = ["mel", "deepspeech", "hubert"]
+AUDIO_BACKENDS = ["mel", "melnorm", "deepspeech", "hubert"]
 
 
 def audio_feature_flags(wildcards):
@@ -10,9 +10,9 @@ def audio_feature_flags(wildcards):
     precomputed = reference_features(wildcards)
     if precomputed:
         return f"--precomputed '{precomputed[0]}'"
-    if wildcards.backend == "mel":
-        return (f"--n-mels {cfg['n_mels']} --fmin {cfg['fmin']} --fmax {cfg['fmax']} "
-                f"--top-db {cfg['top_db']}")
+    if wildcards.backend in ("mel", "melnorm"):
+        bands = cfg["n_mels"] if wildcards.backend == "mel" else cfg["norm_mels"]
+        return f"--n-mels {bands} --fmin {cfg['fmin']} --fmax {cfg['fmax']} --top-db {cfg['top_db']}"
     if wildcards.backend == "deepspeech":
         return f"--deepspeech-model {shlex.quote(cfg['deepspeech_model'])}"
     return f"--hubert-model {shlex.quote(cfg['hubert_model'])} --hubert-layer {cfg['hubert_layer']}"

@@ -3,7 +3,8 @@
 
 rule make_demo_video:
     input:
-        code=code("demo", "io", *(["demo_scene", "face.regions"] if config["demo"]["scene"] == "hard" else [])),
+        code=code("demo", "demo_voice", "espeak", "phones", "io",
+                  *(["demo_scene", "face.regions"] if config["demo"]["scene"] == "hard" else [])),
     output:
         video="results/_demo/demo.mp4",
         truth="results/_demo/truth.npz",
@@ -12,10 +13,11 @@ rule make_demo_video:
         size=config["demo"]["size"],
         seed=config["demo"]["seed"],
         scene=config["demo"]["scene"],
+        voice=config["demo"]["voice"],
     log:
         "logs/_demo/make_demo_video.log",
     conda:
         "../../envs/ingest.yaml"
     shell:
         "python -m gtalker.demo --out {output.video} --truth {output.truth} --seconds {params.seconds} "
-        "--size {params.size} --seed {params.seed} --scene {params.scene} > {log} 2>&1"
+        "--size {params.size} --seed {params.seed} --scene {params.scene} --voice {params.voice} > {log} 2>&1"

@@ -125,20 +125,21 @@ rule render_attention:
 
 rule make_demo_speech:
     input:
-        code=code("demo", "io"),
+        code=code("demo", "demo_voice", "espeak", "phones", "io"),
     output:
         wav=DEMO_SPEECH,
         truth="results/_demo/custom_speech_truth.npz",
     params:
         seconds=demo_speech_seconds(),
         seed=RENDER["demo_speech"]["seed"],
+        voice=config["demo"]["voice"],
     log:
         "logs/_demo/make_demo_speech.log",
     conda:
         "../../envs/ingest.yaml"
     shell:
         "python -m gtalker.demo --speech-only --out {output.wav} --truth {output.truth} "
-        "--seconds {params.seconds} --seed {params.seed} > {log} 2>&1"
+        "--seconds {params.seconds} --seed {params.seed} --voice {params.voice} > {log} 2>&1"
 
 
 register_targets(render_targets)

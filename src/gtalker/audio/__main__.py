@@ -1,8 +1,8 @@
 """CLI: audio features for a dataset's audio or any audio file (wav, mp3, video; any rate, stereo).
 
   python -m gtalker.audio features --audio A (--frames-json frames.json | --n-frames N | --fps 25)
-                                   --backend mel|deepspeech|hubert --out features.npy
-                                   [--n-mels 80 --fmin 55 --fmax 7600 --top-db 80]
+                                   --backend mel|melnorm|deepspeech|hubert --out features.npy
+                                   [--n-mels 80|40 --fmin 55 --fmax 7600 --top-db 80]
                                    [--deepspeech-model resources/deepspeech-0.1.0.onnx]
                                    [--hubert-model resources/hubert --hubert-layer -1] [--device auto]
 
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from gtalker.audio.features import BACKENDS, FeatureConfig, extract_features, frames_for_duration
-from gtalker.audio.mel import MelConfig
+from gtalker.audio.mel import NORM_MELS, MelConfig
 from gtalker.common import (FPS_DEFAULT, InputError, atomic_path, read_json, reports_input_errors,
                             setup_logging)
 from gtalker.io.audio import load_audio
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--fps", type=float, help=f"video frame rate (default {FPS_DEFAULT})")
     f.add_argument("--backend", choices=BACKENDS, default="mel")
     f.add_argument("--out", required=True, help="output .npy")
-    f.add_argument("--n-mels", type=int, default=80)
+    f.add_argument("--n-mels", type=int, help="mel bands (default: 80 for mel, 40 for melnorm)")
     f.add_argument("--fmin", type=float, default=55.0)
     f.add_argument("--fmax", type=float, default=7600.0)
     f.add_argument("--top-db", type=float, default=80.0)
@@ -74,8 +74,8 @@ def frame_grid(args: argparse.Namespace, n_samples: int) -> tuple[int, float]:
 
 
 def resolve_device(spec: str, backend: str) -> str:
-    """'cpu' for the mel backend; else the torch device the spec names."""
-    if backend == "mel":
+    """'cpu' for the mel backends; else the torch device the spec names."""
+    if backend in ("mel", "melnorm"):
         return "cpu"
     from gtalker.common import get_device
 
@@ -110,7 +110,8 @@ def run_features(args: argparse.Namespace) -> np.ndarray:
     n_frames, fps = frame_grid(args, len(samples))
     cfg = FeatureConfig(
         backend=args.backend,
-        mel=MelConfig(n_mels=args.n_mels, fmin=args.fmin, fmax=args.fmax, top_db=args.top_db),
+        mel=MelConfig(n_mels=args.n_mels or (NORM_MELS if args.backend == "melnorm" else MelConfig.n_mels),
+                      fmin=args.fmin, fmax=args.fmax, top_db=args.top_db),
         deepspeech_model=args.deepspeech_model, hubert_model=args.hubert_model,
         hubert_layer=args.hubert_layer, device=resolve_device(args.device, args.backend),
         threads=args.threads)

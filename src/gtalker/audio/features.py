@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtalker.audio.mel import MelConfig, log_mel
+from gtalker.audio.mel import MelConfig, log_mel, normalised_log_mel
 from gtalker.audio.windowing import frame_windows
 from gtalker.common import SAMPLE_RATE, InputError
 from gtalker.io.audio import fit_length
 
 log = logging.getLogger("gtalker.audio")
 
-BACKENDS = ("mel", "deepspeech", "hubert")
+BACKENDS = ("mel", "melnorm", "deepspeech", "hubert")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ def sequence_50hz(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """The chosen backend's [T, C] feature sequence at 50 Hz for 16 kHz mono audio."""
     if cfg.backend == "mel":
         return log_mel(samples, cfg.mel)
+    if cfg.backend == "melnorm":
+        return normalised_log_mel(samples, cfg.mel)
     if cfg.backend == "deepspeech":
         from gtalker.audio.deepspeech import deepspeech_logits
 

@@ -1,4 +1,5 @@
-"""The default audio features: a 50 Hz log-mel spectrogram scaled to [0, 1] (0 = silence floor).
+"""Weight-free audio features: a 50 Hz log-mel spectrogram scaled to [0, 1] (0 = silence floor), and the
+same per utterance normalised (melnorm: what is said more than who says it).
 
 Frame j is centred on sample 320 j (16 kHz), i.e. the same 50 Hz grid as the reference's DeepSpeech
 logits. Levels are relative to the loudest bin of the file (so the recording level does not matter) and
@@ -15,6 +16,8 @@ import numpy as np
 from gtalker.common import SAMPLE_RATE
 
 HOP = 320  # samples at 16 kHz -> 50 Hz
+NORM_MELS = 40    # bands of the melnorm backend
+NORM_SCALE = 4.0  # melnorm: z-scores divided by this (most values within +-1, like the mel backend's range)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,38 @@ def log_mel(samples: np.ndarray, cfg: MelConfig = MelConfig(), sample_rate: int 
         y=y, sr=sample_rate, n_fft=cfg.n_fft, hop_length=HOP, win_length=cfg.win_length,
         center=True, pad_mode="constant", power=2.0, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
     return scale_db(power.T, cfg.top_db)
+
+
+def mel_power(samples: np.ndarray, cfg: MelConfig, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """[T, n_mels] mel power spectrogram at 50 Hz (T = 1 + len(samples) // 320)."""
+    import librosa
+
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"mel features expect {SAMPLE_RATE} Hz audio, got {sample_rate}")
+    if cfg.fmax > sample_rate / 2 or cfg.fmin >= cfg.fmax:
+        raise ValueError(f"need 0 <= fmin < fmax <= {sample_rate // 2}, got fmin={cfg.fmin} fmax={cfg.fmax}")
+    return librosa.feature.melspectrogram(
+        y=np.asarray(samples, dtype=np.float32), sr=sample_rate, n_fft=cfg.n_fft, hop_length=HOP,
+        win_length=cfg.win_length, center=True, pad_mode="constant", power=2.0, n_mels=cfg.n_mels,
+        fmin=cfg.fmin, fmax=cfg.fmax).T
+
+
+def normalised_log_mel(samples: np.ndarray, cfg: MelConfig = MelConfig(n_mels=NORM_MELS),
+                       sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The melnorm features: log-mel in dB (floored `top_db` below the file's loudest bin), each band
+    normalised to zero mean and unit variance over the file, divided by NORM_SCALE: [T, n_mels] float32.
+
+    Removing each band's mean and spread over the utterance takes out most of what is fixed for a voice
+    and a recording (vocal-tract colour, microphone, level); what changes from frame to frame (what is
+    said) remains. Few, broad bands (40) blur the pitch harmonics, so the voice's pitch matters little.
+    """
+    power = mel_power(samples, cfg, sample_rate)
+    peak = float(power.max()) if power.size else 0.0
+    if peak <= 1e-20:  # digital silence
+        return np.zeros(power.shape, dtype=np.float32)
+    db = np.maximum(10.0 * np.log10(np.maximum(power, peak * 1e-30) / peak), -cfg.top_db)
+    z = (db - db.mean(axis=0)) / (db.std(axis=0) + 1e-3)
+    return (z / NORM_SCALE).astype(np.float32)
 
 
 def scale_db(power: np.ndarray, top_db: float) -> np.ndarray:
