@@ -92,7 +92,7 @@ def tiny_video(tmp_path: Path) -> Path:
 
 # A tiny version of the default pipeline: a 4 s demo at 96x96, a few training steps.
 TINY = {
-    "demo": {"seconds": 4, "size": 128, "seed": 1},
+    "demo": {"seconds": 4, "size": 128, "seed": 1, "voice": "formant"},
     "preprocess": {"fps": 25, "size": 96},
     "canonical": {"iterations": 60, "resolution": 64, "eval_views": 4, "checkpoint_every": 30,
                   "log_every": 10},

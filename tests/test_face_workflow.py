@@ -10,7 +10,7 @@ import pytest
 
 from conftest import planned_rules, snakemake
 
-SMALL = {"demo": {"seconds": 2, "size": 128, "seed": 0}, "preprocess": {"fps": 25, "size": 128, "jpeg_quality": 95}}
+SMALL = {"demo": {"seconds": 2, "size": 128, "seed": 0, "voice": "formant"}, "preprocess": {"fps": 25, "size": 128, "jpeg_quality": 95}}
 FACE_TARGETS = ["results/demo/face/torso_bg", "results/demo/face/lips.npy", "results/demo/face/au.csv",
                 "results/demo/split.json", "results/demo/reference"]
 

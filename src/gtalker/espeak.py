@@ -26,6 +26,7 @@ _EVENT_END_LIST, _EVENT_PHONEME = 0, 7
 _POS_CHARACTER = 1
 _PARAM_RATE, _PARAM_PITCH = 1, 3
 _LOCK = threading.Lock()
+_RATE: int | None = None
 
 
 class _Event(ctypes.Structure):
@@ -59,18 +60,27 @@ def available() -> bool:
 
 
 @lru_cache(maxsize=1)
-def _library() -> tuple[ctypes.CDLL, int]:
-    """The loaded and initialised library and its sample rate."""
+def _library() -> ctypes.CDLL:
+    """The loaded library."""
     name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
     try:
-        lib = ctypes.CDLL(name)
+        return ctypes.CDLL(name)
     except OSError as err:
         raise InputError("espeak-ng is not installed (needed for the espeak demo voice and espeak voices): "
                          "apt-get install espeak-ng") from err
-    rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, None, _PHONEME_EVENTS | _DONT_EXIT)
-    if rate <= 0:
-        raise InputError("espeak-ng failed to initialise (its data folder espeak-ng-data is missing?)")
-    return lib, int(rate)
+
+
+def _initialise(lib: ctypes.CDLL) -> int:
+    """Initialise the library once per process; returns its sample rate. espeak-ng keeps state from one
+    utterance to the next (its output depends a little on what it said before in the same process), so
+    the same sequence of calls in a fresh process gives the same audio, a repeated call need not."""
+    global _RATE
+    if _RATE is None:
+        rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, None, _PHONEME_EVENTS | _DONT_EXIT)
+        if rate <= 0:
+            raise InputError("espeak-ng failed to initialise (its data folder espeak-ng-data is missing?)")
+        _RATE = int(rate)
+    return _RATE
 
 
 def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: int | None = None) -> Utterance:
@@ -79,7 +89,7 @@ def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: i
 
     if not text.strip():
         raise InputError("espeak: nothing to say (empty text)")
-    lib, rate = _library()
+    lib = _library()
     chunks: list[np.ndarray] = []
     events: list[tuple[int, str]] = []
 
@@ -96,6 +106,7 @@ def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: i
     callback = _CALLBACK(collect)
     data = text.encode("utf-8")
     with _LOCK:
+        rate = _initialise(lib)
         lib.espeak_SetSynthCallback(callback)
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise InputError(f"espeak-ng has no voice '{voice}' (list them with: espeak-ng --voices)")
