@@ -252,3 +252,26 @@ def test_hubert_export_has_ernerfs_layout_and_imports_back(results, tmp_path):  
     from gtalker.audio.__main__ import precomputed_features
 
     assert np.array_equal(precomputed_features(str(out / "aud_hu.npy"), N, 25.0), feats)
+
+
+def test_workflow_names_each_missing_file_of_a_reference_dataset(results, tmp_path):  # noqa: F811
+    """datasets: {x: {reference: folder}}: an incomplete folder stops the run before any job, naming each
+    missing file; a complete one plans the import and none of our preprocessing or tracking."""
+    from conftest import planned_rules, snakemake
+
+    out = tmp_path / "ref"
+    refdata.export_reference(str(results), str(out), model=str(MODEL))
+    work = tmp_path / "work"
+    work.mkdir()
+    cfg = {"datasets": {"x": {"reference": str(out)}}}
+    proc = snakemake(work, cfg, ["results/x/base/canonical/head.pt"], extra=["-n"], check=True)
+    rules = planned_rules(proc)
+    assert rules.get("import_reference") == 1
+    for step in ("probe", "extract_frames", "detect_landmarks", "parse_faces", "fit_face_model", "init_points"):
+        assert step not in rules, step
+    (out / "au.csv").unlink()
+    (out / "torso_imgs" / "2.png").unlink()
+    proc = snakemake(work, cfg, ["results/x/base/canonical/head.pt"], extra=["-n"], check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "datasets.x.reference" in text
+    assert "au.csv" in text and "torso_imgs/2.png" in text
