@@ -52,14 +52,10 @@ ESPEAK_VOICES = {
     "espeak_es_m": ("es+m2", "es"),
 }
 TEXTS = {
-    "en": "My brother painted a big map of the bay. Perhaps we may meet by the pub at five, "
-          "but bring an umbrella, maybe the weather will be bad.",
-    "de": "Mein Vater hat heute einen großen Apfel gekauft. Am Montag gehen wir mit Mama in den Park, "
-          "bitte bring das Buch mit.",
-    "fr": "Ma mère a bu un bon café ce matin. Papa parle avec le maire de la ville, "
-          "puis nous mangeons une pomme au bord de la mer.",
-    "es": "Mi mamá compró una manzana grande. Buenos días, mi amigo, vamos al parque pronto, "
-          "para ver a papá bajo el puente.",
+    "en": "My brother painted a big map of the bay, but maybe the weather will be bad.",
+    "de": "Mein Vater hat heute mit Mama einen großen Apfel gekauft.",
+    "fr": "Ma mère a bu un bon café ce matin avec papa.",
+    "es": "Mi mamá compró una manzana grande para papá.",
 }
 MAX_OFFSET = 10
 
