@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gtalker.common import read_json, write_json
-from gtalker.crop import Crop, centre_crop, choose_crop, cut_share
+from gtalker.crop import ZOOM, Crop, centre_crop, choose_crop, cut_share, head_box
 from gtalker.demo import build_geometry, make_truth, render_frame
 from gtalker.ingest import run_frames
 from gtalker.io.frames import count_frames, read_frame
@@ -61,8 +61,19 @@ def test_choose_crop_keeps_heads_and_centres_otherwise() -> None:
     assert centre_crop(1920, 1080) == Crop(420, 0, 1080, "centre")
     side = np.array([1500.0, 300.0, 1750.0, 550.0])  # landscape interview, face on the right
     crop = choose_crop(1920, 1080, [side])
-    assert crop.x0 == 1920 - 1080 and cut_share(side, crop) == 0.0
+    assert crop.x0 + crop.side == 1920 and crop.side == int(ZOOM * 250) and cut_share(side, crop) == 0.0
     assert cut_share(side, centre_crop(1920, 1080)) > 0.5
+    # a lecture: a small face far from the centre; the square zooms in to ZOOM face widths, not below
+    # the output size, and holds the head
+    small = np.array([1300.0, 250.0, 1400.0, 350.0])
+    crop = choose_crop(1920, 1080, [small], min_side=512)
+    assert crop.side == 512 and cut_share(head_box(small), crop) == 0.0
+    crop = choose_crop(3840, 2160, [small * 2], min_side=512)
+    assert crop.side == int(ZOOM * 200) and cut_share(head_box(small * 2), crop) == 0.0
+    # heads spread over the samples widen the square so that all of them fit
+    moving = [small, small + [400, 0, 400, 0]]
+    crop = choose_crop(1920, 1080, moving, min_side=256)
+    assert all(cut_share(head_box(f), crop) == 0.0 for f in moving)
 
 
 def test_portrait_clip_keeps_the_whole_head(tmp_path: Path) -> None:
@@ -75,7 +86,7 @@ def test_portrait_clip_keeps_the_whole_head(tmp_path: Path) -> None:
     meta = run_frames(str(video), str(tmp_path / "probe.json"), str(tmp_path / "frames"),
                       str(tmp_path / "frames.json"), 25, 256, None, None, 95, notices, allow_short=True)
     crop = meta["crop"]
-    assert crop["method"] == "face" and crop["side"] == 1080
+    assert crop["method"] == "face" and 512 <= crop["side"] <= 1080
     x0, y0, side = crop["x0"], crop["y0"], crop["side"]
     assert y0 <= ys.min() and ys.max() < y0 + side, (y0, ys.min(), ys.max())
     assert x0 <= xs.min() and xs.max() < x0 + side
@@ -86,6 +97,9 @@ def test_portrait_clip_keeps_the_whole_head(tmp_path: Path) -> None:
     first = read_frame(tmp_path / "frames", 0).astype(np.float32)
     chosen = cv2.resize(source[y0:y0 + side, x0:x0 + side], (256, 256), interpolation=cv2.INTER_AREA)
     centre = cv2.resize(source[420:1500], (256, 256), interpolation=cv2.INTER_AREA)
+    if side < 1080:
+        centre = cv2.resize(source[960 - side // 2:960 + side // 2, 540 - side // 2:540 + side // 2], (256, 256),
+                            interpolation=cv2.INTER_AREA)
     assert np.abs(first - chosen).mean() < 4 < np.abs(first - centre).mean()
 
 

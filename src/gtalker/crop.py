@@ -1,14 +1,16 @@
-"""Where to cut the square out of a non-square video: around the face, not blindly in the centre.
+"""Where to cut the square out of a video: around the face, not blindly in the centre.
 
 Ingest decodes a few frames spread over the passage at full resolution, finds the face in each with
 dlib's HOG frontal detector (the same detector the face stage uses, called directly so that ingest does
-not depend on the face stage), and places the largest square (side = the shorter side of the frame) so
-that the head (the face box grown by HEAD_MARGIN for hair, ears and chin) of every sampled frame is
-inside it when it fits, centred on the median face otherwise. A square video, or one without a face
-found, keeps the centre square.
-
-`check_crop` says whether a face box of a sampled frame is cut by the chosen square (or by the frame's
-own edge), for a notice.
+not depend on the face stage), and chooses the square:
+- its side is the frame's shorter side, unless the face is small in it (a lecture, a wide interview
+  shot): then ZOOM face widths (median of the samples), but never less than the output size (no
+  upscaling) nor than the extent of every sampled head (the face box grown by HEAD_MARGIN for hair, ears
+  and chin);
+- it is placed so that every sampled head is inside when they fit, around the median face otherwise
+  (face centre at FACE_CENTRE of the square).
+Without a face found, the centre square is kept; ingest takes a square source whole. `cut_share` says how much of a sampled face box the
+square (or the frame's own edge) cuts, for a notice.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ HEAD_MARGIN = (0.35, 0.75, 0.35, 0.30)
 # the side from the top / left); the demo and the reference's datasets have the face a little above centre.
 FACE_CENTRE = (0.5, 0.45)
 CUT_TOLERANCE = 0.02  # share of a face box outside the square above which ingest records a notice
+ZOOM = 4.0  # side of the square in face-box widths when the face is small in the frame (demo: 2.8)
 DETECT_SIDE = 640  # longer side (px) the detector runs on; dlib's window is 80 px, so faces of ~1/8 frame
 
 
@@ -111,11 +114,20 @@ def _place(length: int, side: int, lo: float, hi: float, centre: float, at: floa
     return int(round(min(max(start, 0), length - side)))
 
 
-def choose_crop(width: int, height: int, faces: list[np.ndarray]) -> Crop:
-    """The largest square holding every sampled head (see the module docstring)."""
-    side = min(width, height)
-    if not faces or width == height:
+def crop_side(width: int, height: int, faces: list[np.ndarray], min_side: int) -> int:
+    """The square's side (see the module docstring)."""
+    full = min(width, height)
+    heads = np.array([head_box(f) for f in faces])
+    extent = max(heads[:, 2].max() - heads[:, 0].min(), heads[:, 3].max() - heads[:, 1].min())
+    face_width = float(np.median([f[2] - f[0] for f in faces]))
+    return int(round(min(full, max(ZOOM * face_width, extent, min_side))))
+
+
+def choose_crop(width: int, height: int, faces: list[np.ndarray], min_side: int = 0) -> Crop:
+    """The square around every sampled head (see the module docstring); `min_side` is the output size."""
+    if not faces:
         return centre_crop(width, height)
+    side = crop_side(width, height, faces, min_side)
     heads = np.array([head_box(f) for f in faces])
     centres = np.array([[(f[0] + f[2]) / 2, (f[1] + f[3]) / 2] for f in faces])
     cx, cy = np.median(centres, axis=0)
@@ -133,11 +145,10 @@ def cut_share(face: np.ndarray, crop: Crop) -> float:
     return float(1.0 - ix * iy / area) if area > 0 else 0.0
 
 
-def find_crop(video: str, width: int, height: int, start: float, duration: float,
+def find_crop(video: str, width: int, height: int, start: float, duration: float, min_side: int = 0,
               n_samples: int = 9) -> tuple[Crop, dict]:
-    """The crop for a passage of `video` and a report: sampled faces, found count, worst cut share."""
-    if width == height:
-        return centre_crop(width, height), {"n_samples": 0, "n_faces": 0, "max_cut": 0.0}
+    """The crop for a passage of `video` and a report: sampled faces, found count, worst cut share.
+    `min_side` is the output size (the square is not made smaller than that)."""
     import dlib
 
     detector = dlib.get_frontal_face_detector()
@@ -147,7 +158,7 @@ def find_crop(video: str, width: int, height: int, start: float, duration: float
     if (w, h) != (width, height):
         log.info("%s: decoded frames are %dx%d (probe: %dx%d; rotated by the container)", video, w, h,
                  width, height)
-    crop = choose_crop(w, h, faces)
+    crop = choose_crop(w, h, faces, min_side)
     report = {"n_samples": len(frames), "n_faces": len(faces), "source_size": [w, h],
               "faces": [f.round(1).tolist() for f in faces],
               "max_cut": round(max((cut_share(f, crop) for f in faces), default=0.0), 4)}

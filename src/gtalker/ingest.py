@@ -109,13 +109,13 @@ def check_length(video: str, duration: float, allow_short: bool, notices: Notice
 
 
 def place_crop(video: str, info: dict[str, Any], start: float | None, duration: float, method: str,
-               notices: Notices) -> Crop:
+               size: int, notices: Notices) -> Crop:
     """The square to cut (gtalker.crop): around the face (method "face") or the centre; notices when the
-    face cannot be found or is cut anyway."""
+    face cannot be found or is cut anyway. `size` is the output size."""
     width, height = int(info["width"]), int(info["height"])
-    if method == "centre" or width == height:
+    if method == "centre" or width == height:  # a square source (the demo) is taken whole
         return centre_crop(width, height)
-    crop, report = find_crop(video, width, height, start or 0.0, duration)
+    crop, report = find_crop(video, width, height, start or 0.0, duration, min_side=size)
     if report["n_faces"] == 0:
         notices.warn("crop_no_face", f"{video}: no face found in {report['n_samples']} sampled frames; the "
                      f"centre {crop.side}x{crop.side} square is used and may cut the head",
@@ -139,7 +139,7 @@ def run_frames(video: str, probe_json: str, out_dir: str, index: str, fps: float
     info = read_json(probe_json)
     duration = passage_duration(info, start, end)
     check_length(video, duration, allow_short, notices)
-    square = place_crop(video, info, start, duration, crop, notices)
+    square = place_crop(video, info, start, duration, crop, size, notices)
     with atomic_path(out_dir, is_dir=True) as tmp:
         n = extract_frames(video, tmp, fps=fps, size=size, start=start, end=end, jpeg_quality=jpeg_quality,
                            crop=None if square.method == "centre" else (square.x0, square.y0, square.side))
