@@ -141,13 +141,14 @@ def decide_mode(mode: str, report: dict, frames_dir: str, notices: Notices) -> s
         what = (f"{100 * report['changed_share']:.0f}% of the background differs from one static image "
                 f"beyond noise (worst frame {report['worst_frame']}: "
                 f"{100 * report['changed_share_worst']:.0f}%; threshold {100 * report['max_share']:.0f}%), "
-                f"the camera moves up to {report['camera_path_px']:.1f} px (threshold "
+                f"the background (scenery or camera) shifts up to {report['camera_path_px']:.1f} px from its place in "
+                f"the first frame (threshold "
                 f"{report['max_path_px']:g} px); a static background is "
                 + (f"{report['background_psnr']:.1f} dB" if report["background_psnr"] is not None else "unmeasured")
                 + " PSNR against the real background")
         if chosen == "per_frame":
             cost = ("each frame's own background is used behind the torso (background.mode: "
-                    f"{mode}); the moving camera is learnt as head motion")
+                    f"{mode}); camera shake, if any, is learnt as head motion")
         else:
             cost = ("background.mode: static keeps the one image, so targets and renders show the wrong "
                     "background; set background.mode: auto or per_frame")
