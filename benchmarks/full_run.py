@@ -76,7 +76,8 @@ def stage_times(rules: dict[str, float]) -> dict[str, float]:
 
 def quality(workdir: Path) -> dict[str, dict]:
     """Selected figures of every metrics.json."""
-    keys = ("psnr", "ssim", "lpips", "lmd", "mouth_open_r", "av_offset_frames", "lse_c", "lse_d",
+    keys = ("psnr_face", "ssim_face", "lpips_face", "psnr_head", "ssim_head", "lpips_head",
+            "psnr", "ssim", "lpips", "lmd", "mouth_open_r", "av_offset_frames", "lse_c", "lse_d",
             "render_fps", "n_gaussians", "train_seconds", "peak_memory_mb")
     out = {}
     for path in sorted((workdir / "results").glob("*/*/metrics.json")):
