@@ -161,3 +161,17 @@ def test_builtin_scenes(tmp_path: Path, name: str) -> None:
         assert report["camera_path_px"] > 5 * report["max_path_px"]
         assert report["moving"] and report["background_mode"] == "per_frame"
         assert report["unmeasured_steps"] <= 0.1 * n
+
+
+def test_frame_background_fills_the_person_from_around() -> None:
+    img = np.zeros((96, 96, 3), np.uint8)
+    img[:, :48] = (40, 90, 160)
+    img[:, 48:] = (200, 120, 30)
+    labels = np.zeros((96, 96), np.uint8)
+    labels[20:90, 30:66] = 1  # the person covers the seam between the two background colours
+    img[labels > 0] = (255, 255, 255)
+    out = torso.frame_background(img, labels)
+    assert np.array_equal(out[labels == 0], img[labels == 0])
+    assert np.abs(out[50, 34].astype(int) - (40, 90, 160)).max() < 25  # left of the seam, left colour
+    assert np.abs(out[50, 62].astype(int) - (200, 120, 30)).max() < 25
+    assert (out[labels > 0] < 250).all(axis=1).all()  # none of the person is left

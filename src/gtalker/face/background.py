@@ -7,10 +7,10 @@ pass keeps, per pixel, the best distance so far and the colour seen then.
 The same pass tracks the camera over the background, a second one compares every frame's background with
 the static image (gtalker.face.motion). Above the thresholds the background counts as moving: a notice
 names the figures and, with `--mode auto` (default) or `per_frame`, composite_torso puts each frame's own
-background behind its torso instead of the static image (the static image only fills in where the
-person is). Global-motion stabilisation is not used: it would not help a background that moves on its own
-(a car window, people walking behind) and would warp the face the landmarks are fitted to, while the
-camera's own motion is absorbed by the head-pose fit.
+background behind its torso instead of the static image (filled in from around where the person is).
+Global-motion stabilisation is not used: it would not help a background that moves on its own (a car
+window, people walking behind) and would warp the face the landmarks are fitted to, while the camera's
+own motion is absorbed by the head-pose fit.
 
 Output: bc.jpg and the report background.json (CONTRACTS.md). CLI:
     python -m gtalker.face.background --frames DIR --parsing DIR --out bc.jpg --report background.json

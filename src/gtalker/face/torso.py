@@ -5,7 +5,7 @@
   that head motion never uncovers a hole. Alpha 0 elsewhere.
 - torso_bg/000000.jpg: the torso image composited over the background (the rasteriser's background per
   frame): the static bc.jpg, or, when the background moves (background.json says "per_frame"), the
-  frame's own background pixels with bc.jpg only where the person is.
+  frame's own background pixels, filled in from around where the person is.
 - gt/000000.jpg: the training target: head pixels from the frame, every other pixel from torso_bg.
 
 CLI: python -m gtalker.face.torso --frames DIR --parsing DIR --background bc.jpg --out-torso DIR
@@ -117,11 +117,25 @@ def training_target(img: np.ndarray, labels: np.ndarray, torso_bg: np.ndarray) -
     return out
 
 
-def frame_background(img: np.ndarray, labels: np.ndarray, static: np.ndarray) -> np.ndarray:
-    """The frame's own background pixels (label 0), the static background where the person is."""
-    out = static.copy()
-    cv2.copyTo(img, (labels == 0).astype(np.uint8), out)
-    return out
+INPAINT_SIDE = 128  # px the person's area is filled in at, from the frame's own background around it
+
+
+def frame_background(img: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The frame's own background pixels (label 0); where the person is, the surrounding background
+    spread inwards (Telea inpainting at INPAINT_SIDE px, upscaled). A static image would be stale there:
+    this is used when the background moves."""
+    bg = labels == 0
+    if bg.all() or not bg.any():
+        return img.copy()
+    h, w = labels.shape
+    f = INPAINT_SIDE / max(h, w)
+    size = (max(8, round(w * f)), max(8, round(h * f)))
+    small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    hole = cv2.resize((~bg).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
+    filled = cv2.resize(cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.copyTo(img, bg.astype(np.uint8), filled)
+    return filled
 
 
 def composite_video(frames_dir: str, parsing_dir: str, background: str, out_torso: str, out_gt: str,
@@ -148,7 +162,7 @@ def composite_video(frames_dir: str, parsing_dir: str, background: str, out_tors
                 raise InputError(f"frame {i}: sizes differ (frame {img.shape}, parsing {labels.shape}, "
                                  f"background {bc.shape}); rerun the face rules")
             rgba = torso_rgba(img, labels, cfg)
-            tb = composite(rgba, frame_background(img, labels, bc) if per_frame else bc)
+            tb = composite(rgba, frame_background(img, labels) if per_frame else bc)
             writer.put(frame_path(t_dir, i, ".png"), rgba, bgr=True)
             writer.put(frame_path(b_dir, i, ".jpg"), tb, bgr=True)
             writer.put(frame_path(g_dir, i, ".jpg"), training_target(img, labels, tb), bgr=True)
