@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY, planned_rules, snakemake
-from gtalker.cluster import Partition, gpu_count, parse_sinfo, problems, request_of, slurm_minutes
+from gtalker.cluster import (Partition, accounting_enabled, gpu_count, parse_sinfo, problems, request_of,
+                             slurm_minutes)
 
 # CPU steps only: this target needs no GPU partition.
 TARGETS = ["results/demo/split.json", "results/demo/audio/features_mel.npy"]
@@ -57,6 +58,8 @@ def test_sinfo_parsing_and_fit_problems() -> None:
     assert "rule extract on partition 'debug' asks for 4 CPUs (nodes have 2" in found[0]
     assert "1 GPU (nodes have 0" in found[1]
     assert "partition 'gpu-a100' does not exist (sinfo lists: debug, gpu)" in found[2]
+    assert accounting_enabled("AccountingStorageHost = localhost\nAccountingStorageType   = accounting_storage/slurmdbd\n")
+    assert not accounting_enabled("AccountingStorageType   = accounting_storage/none\n")
 
 
 def sacct_jobs(since: str) -> list[dict[str, str]]:

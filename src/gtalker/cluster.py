@@ -95,7 +95,10 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
 
 def cluster_partitions() -> dict[str, Partition]:
     """The partitions of the SLURM cluster this machine submits to (via sinfo)."""
-    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%P|%c|%m|%G|%l|%N"], capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%P|%c|%m|%G|%l|%N"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RuntimeError("sinfo not found: submit from a machine with the SLURM client tools") from None
     if proc.returncode != 0:
         raise RuntimeError(f"sinfo failed: {proc.stderr.strip()[-500:]}")
     return parse_sinfo(proc.stdout)
@@ -153,10 +156,11 @@ def fix_hint(lines: list[str]) -> str:
             "(GPU steps run on CPU then, much slower).")
 
 
-def accounting_enabled() -> bool:
+def accounting_enabled(config_text: str | None = None) -> bool:
     """Whether the cluster keeps job accounting (sacct answers), from `scontrol show config`."""
-    proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True)
-    m = re.search(r"^AccountingStorageType\s*=\s*(\S+)", proc.stdout, re.M)
+    if config_text is None:
+        config_text = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    m = re.search(r"^AccountingStorageType\s*=\s*(\S+)", config_text, re.M)
     return bool(m) and m.group(1) != "accounting_storage/none"
 
 

@@ -290,7 +290,11 @@ def check_cluster_fit():
         raise WorkflowError(cluster.NO_ACCOUNTING)
     jobs = [job for job in workflow.dag.needrun_jobs() if not job.is_local]
     requests = [cluster.request_of(job.rule.name, job.resources, job.threads) for job in jobs]
-    bad = cluster.problems(requests, cluster.cluster_partitions())
+    try:
+        partitions = cluster.cluster_partitions()
+    except RuntimeError as err:
+        raise WorkflowError(f"SLURM executor: {err}") from None
+    bad = cluster.problems(requests, partitions)
     if bad:
         raise WorkflowError(cluster.fix_hint(bad))
 
