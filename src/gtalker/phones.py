@@ -94,12 +94,11 @@ def phone_width(name: str, alphabet: str = "espeak") -> float:
 
 
 def per_frame_classes(phones: list[Phone], n_frames: int, fps: float) -> np.ndarray:
-    """The class index (into CLASSES) of the phone under each frame's centre; silence where none."""
-    out = np.zeros(n_frames, dtype=np.int16)
+    """The class index (into CLASSES) of the phone under each frame's centre; -1 where there is none."""
+    out = np.full(n_frames, -1, dtype=np.int16)
     centres = (np.arange(n_frames) + 0.5) / fps
     for p in phones:
-        sel = (centres >= p.start) & (centres < p.end)
-        out[sel] = CLASSES.index(p.mouth_class)
+        out[(centres >= p.start) & (centres < p.end)] = CLASSES.index(p.mouth_class)
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtalker.phones import CLASSES, VOWEL_CLASSES, Phone
+from gtalker.phones import CLASSES, VOWEL_CLASSES, Phone, per_frame_classes
 
 MAX_GAP = 0.5  # s: a vowel further from the bilabial than this is not its neighbour
 
@@ -30,10 +30,7 @@ def frame_at(t: float, fps: float, n_frames: int) -> int:
 def mouth_per_class(mouth: np.ndarray, phones: list[Phone], fps: float) -> dict[str, float | None]:
     """Mean mouth opening over the frames whose centre lies in a phone of each class (None: no frame)."""
     mouth = np.asarray(mouth, dtype=np.float64)
-    centres = (np.arange(len(mouth)) + 0.5) / fps
-    label = np.full(len(mouth), -1)
-    for p in phones:
-        label[(centres >= p.start) & (centres < p.end)] = CLASSES.index(p.mouth_class)
+    label = per_frame_classes(phones, len(mouth), fps)
     out: dict[str, float | None] = {}
     for i, name in enumerate(CLASSES):
         values = mouth[(label == i) & np.isfinite(mouth)]
