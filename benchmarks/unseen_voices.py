@@ -2,7 +2,7 @@
 
 Takes a finished run (a working directory where `snakemake` built results/<dataset>/<variant>/) and renders
 new speech with it, as `render.custom_audio` does (audio features of the run's backend, poses of the
-validation passage): the demo's own kind of voice (results/_demo/custom_speech.wav, the reference), espeak-ng
+validation passage): the demo's own kind of voice (results/_demo/custom_speech.wav and the first 8 s of the demo's own audio: the reference), espeak-ng
 voices it never heard (male and female English, German, French, Spanish) and real human recordings
 (the public-domain LibriVox and other clips of Debian's pocketsphinx-testdata), plus any --audio given.
 
@@ -58,6 +58,7 @@ TEXTS = {
     "es": "Mi mamá compró una manzana grande para papá.",
 }
 MAX_OFFSET = 10
+REFERENCE_SECONDS = 8.0
 
 
 def testdata_clips(tmp: Path) -> dict[str, tuple[Path, str | None]]:
@@ -120,7 +121,8 @@ def reference_phones(truth_path: Path) -> list[Phone]:
 
 def summarise(clips: dict[str, dict]) -> dict[str, dict]:
     """Means per group (reference, espeak, real) and the pooled closure accuracy."""
-    ref_sd = next((c["mouth_motion_sd"] for k, c in clips.items() if k == "reference"), None)
+    refs = [c["mouth_motion_sd"] for k, c in clips.items() if k.startswith("reference")]
+    ref_sd = float(np.mean(refs)) if refs else None  # the training voice's mouth motion
     out = {}
     for group in ("reference", "espeak", "real"):
         members = [c for k, c in clips.items() if k.split("_")[0] == group]
@@ -169,6 +171,13 @@ def main() -> int:
         ref = work / "results" / "_demo" / "custom_speech.wav"
         if ref.is_file():
             jobs["reference"] = (ref, reference_phones(ref.with_name("custom_speech_truth.npz")) or None, None)
+        demo_audio = root / "ingest" / "audio.wav"
+        demo_phones = reference_phones(work / "results" / "_demo" / "truth.npz")
+        if args.dataset == "demo" and demo_audio.is_file() and demo_phones:
+            # the training voice itself: the first REFERENCE_SECONDS of the demo's audio (heard in training)
+            wav = tmp / "reference_demo_audio.wav"
+            write_wav(wav, load_audio(demo_audio)[: int(REFERENCE_SECONDS * 16000)])
+            jobs["reference_demo_audio"] = (wav, [p for p in demo_phones if p.start < REFERENCE_SECONDS], None)
         if not args.no_espeak:
             from gtalker import espeak
 
