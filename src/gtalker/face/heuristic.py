@@ -27,9 +27,10 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-from gtalker.face.background import FarthestBackground
+from gtalker.face.background import FarthestBackground, distance_to_foreground
 from gtalker.face.regions import (below_jaw_polygon, component_touching, ellipse_mask, face_frame,
-                                  face_polygon, fill_holes, fill_polygon, head_ellipse, neck_polygon)
+                                  face_polygon, fill_holes, fill_polygon, head_ellipse, neck_polygon,
+                                  torso_zone)
 
 log = logging.getLogger("gtalker.face.heuristic")
 
@@ -52,6 +53,50 @@ class HeuristicConfig:
     background_rounds: int = 1  # head masks -> background model rounds on the subset
     jaw_margin: float = 0.015   # the head reaches this far (face widths) past the jaw landmarks
     close_gaps: float = 0.2     # gaps (face widths) closed between the head and moving pixels next to it
+    prior_sure: float = 0.9     # share of the frames (HeadShape) above which a pixel is surely head (below
+    #                             1 - prior_sure surely not); 1 turns the learnt head shape off
+    static_min: float = 0.5     # share of the background that must stay still to use one static body mask
+    #                             (below it the body is segmented in every frame)
+    unstable: float = 0.1       # share of a pixel's frames away from the head in which it departs from the
+    #                             background (by diff_fg) above which the background model is not trusted there
+
+
+STABLE_POINTS = [0, 16] + list(range(27, 48))  # jaw ends, nose, brows' neighbours: eyes (not the mouth)
+
+
+def to_reference(lms: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """2x3 similarity that maps the face's stable landmarks onto the reference's."""
+    M, _ = cv2.estimateAffinePartial2D(np.asarray(lms, np.float32)[STABLE_POINTS],
+                                       np.asarray(ref, np.float32)[STABLE_POINTS], method=cv2.LMEDS)
+    if M is None:
+        M = np.eye(2, 3)
+    return M
+
+
+class HeadShape:
+    """The head's outline learnt over many frames in face-aligned coordinates: hair and ears move with the
+    face, while what a single frame's colours confuse with them (a background that moves, a shadow, the
+    camera's shake) does not. The mean of the per-frame head masks, brought onto a reference face by a
+    similarity from the landmarks, is a prior for every frame's head."""
+
+    def __init__(self, shape: tuple[int, int], ref: np.ndarray) -> None:
+        self.ref = np.asarray(ref, np.float64)
+        self.shape = shape
+        self.sum = np.zeros(shape, np.float32)
+        self.count = 0
+
+    def add(self, head: np.ndarray, lms: np.ndarray) -> None:
+        """Account for one frame's head mask."""
+        h, w = self.shape
+        self.sum += cv2.warpAffine(head.astype(np.float32), to_reference(lms, self.ref), (w, h),
+                                   flags=cv2.INTER_LINEAR)
+        self.count += 1
+
+    def prior(self, lms: np.ndarray) -> np.ndarray:
+        """Share of the frames in which each pixel of this frame (placed by its landmarks) was head."""
+        h, w = self.shape
+        mean = self.sum / max(self.count, 1)
+        return cv2.warpAffine(mean, to_reference(lms, self.ref), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
 
 @dataclass
@@ -86,13 +131,18 @@ def head_crop(lms: np.ndarray, height: int, width: int, work_size: int) -> Crop:
 
 
 def head_seeds(lms: np.ndarray, crop: Crop, diff: np.ndarray | None, known: np.ndarray | None,
-               cfg: HeuristicConfig) -> np.ndarray:
-    """GrabCut label map (GC_*) for the downscaled head crop."""
+               cfg: HeuristicConfig, prior: np.ndarray | None = None) -> np.ndarray:
+    """GrabCut label map (GC_*) for the downscaled head crop (`prior`: HeadShape's share, same crop)."""
     shape = crop.small_shape()
     s, off = crop.scale, crop.offset
     seeds = np.full(shape, cv2.GC_PR_BGD, np.uint8)
     seeds[ellipse_mask(shape, head_ellipse(lms, 1.0), s, off)] = cv2.GC_PR_FGD
     seeds[~ellipse_mask(shape, head_ellipse(lms, 1.3), s, off)] = cv2.GC_BGD
+    if prior is not None:
+        seeds[prior >= 0.5] = cv2.GC_PR_FGD
+        seeds[prior < 0.5] = cv2.GC_PR_BGD
+        seeds[prior >= cfg.prior_sure] = cv2.GC_FGD
+        seeds[prior <= 1.0 - cfg.prior_sure] = cv2.GC_BGD
     if diff is not None and known is not None:
         seeds[known & (diff <= cfg.diff_bg)] = cv2.GC_BGD
         seeds[known & (diff >= cfg.diff_fg)] = cv2.GC_FGD
@@ -183,16 +233,24 @@ def close_with_motion(fg: np.ndarray, moving: np.ndarray, k: int) -> np.ndarray:
     return closed | fg
 
 
-def static_person(img: np.ndarray, lms: np.ndarray, work_size: int = 200) -> np.ndarray:
+def static_person(img: np.ndarray, lms: np.ndarray, work_size: int = 200, prior: np.ndarray | None = None,
+                  sure: float = 0.9) -> np.ndarray:
     """The person (head, neck, body) in one frame: GrabCut over the whole image, seeded by the face,
-    a chest band under the chin, and the image sides above the shoulders as background."""
+    a chest band under the chin, and the image sides above the shoulders as background; `prior` (the
+    share of frames in which a pixel was person, full size) marks pixels above `sure` as person and
+    under 1 - sure as not."""
     h, w = img.shape[:2]
     s = min(1.0, work_size / max(h, w))
     small = cv2.resize(img, (max(1, int(round(w * s))), max(1, int(round(h * s)))), interpolation=cv2.INTER_AREA)
     shape = small.shape[:2]
     ff = face_frame(lms)
     seeds = np.full(shape, cv2.GC_PR_BGD, np.uint8)
-    body = np.array([lms[5], lms[11], lms[11] + 3 * ff.height * ff.down, lms[5] + 3 * ff.height * ff.down])
+    # shoulders: widening from the jaw to 1.6 face widths either side of the chin, a face height under it
+    chin, across, down = np.asarray(lms[8], np.float64), ff.across, ff.down
+    shoulders = chin + ff.height * down
+    body = np.array([lms[5], lms[11], shoulders + 1.6 * ff.width * across, shoulders + 1.6 * ff.width * across
+                     + 3 * ff.height * down, shoulders - 1.6 * ff.width * across + 3 * ff.height * down,
+                     shoulders - 1.6 * ff.width * across])
     seeds[fill_polygon(shape, body, s)] = cv2.GC_PR_FGD
     seeds[ellipse_mask(shape, head_ellipse(lms, 1.0), s)] = cv2.GC_PR_FGD
     chest = np.array([lms[6], lms[10], lms[10] + 2 * ff.height * ff.down, lms[6] + 2 * ff.height * ff.down])
@@ -201,6 +259,13 @@ def static_person(img: np.ndarray, lms: np.ndarray, work_size: int = 200) -> np.
     # the image sides above the jaw line and outside the grown head ellipse are background
     above = ~fill_polygon(shape, below_jaw_polygon(lms, 4.0 * (h + w)), s)
     seeds[above & ~ellipse_mask(shape, head_ellipse(lms, 1.5), s)] = cv2.GC_BGD
+    if prior is not None:
+        p = cv2.resize(prior, shape[::-1], interpolation=cv2.INTER_AREA)
+        free = (seeds == cv2.GC_PR_BGD) | (seeds == cv2.GC_PR_FGD)
+        seeds[free & (p >= 0.5)] = cv2.GC_PR_FGD
+        seeds[free & (p < 0.5)] = cv2.GC_PR_BGD
+        seeds[free & (p >= sure)] = cv2.GC_FGD
+        seeds[free & (p <= 1 - sure)] = cv2.GC_BGD
     fg, _ = grabcut(small, seeds, None, iters=3)
     big = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
     return fill_holes(component_touching(big, fill_polygon((h, w), face_polygon(lms))))
@@ -216,6 +281,9 @@ class HeuristicParser:
         self.person: np.ndarray | None = None
         self.models: tuple[np.ndarray, np.ndarray] | None = None
         self.since_refit = 0
+        self.static_share = 1.0  # share of the background seen away from the head that stays still
+        self.shape_prior: HeadShape | None = None
+        self.person_prior: HeadShape | None = None  # set when the background is not static
 
     def difference(self, img: np.ndarray) -> np.ndarray:
         """|frame - background| (max over RGB, uint8); give frames after `match_exposure`."""
@@ -252,7 +320,10 @@ class HeuristicParser:
             small_diff = cv2.blur(cv2.resize(diff[ys, xs], (sw, sh), interpolation=cv2.INTER_AREA), (3, 3))
             known = cv2.resize(self.known[ys, xs].astype(np.uint8), (sw, sh),
                                interpolation=cv2.INTER_NEAREST).astype(bool)
-        seeds = head_seeds(lms, crop, small_diff, known, self.cfg)
+        prior = None
+        if self.shape_prior is not None and self.cfg.prior_sure < 1.0:
+            prior = cv2.resize(self.shape_prior.prior(lms)[ys, xs], (sw, sh), interpolation=cv2.INTER_AREA)
+        seeds = head_seeds(lms, crop, small_diff, known, self.cfg, prior)
         if refit or self.models is None or self.since_refit >= self.cfg.refit_every:
             fg, models = grabcut(small, seeds, None)
             if not refit:
@@ -273,8 +344,9 @@ class HeuristicParser:
         count = 0
         first: np.ndarray | None = None
         away: np.ndarray | None = None  # pixels far from the head in the first frame: exposure reference
+        heads: list[np.ndarray] = []
         for round_ in range(max(1, self.cfg.background_rounds)):
-            model, count = None, 0
+            model, count, heads = None, 0, []
             for img, pts in subset():
                 if model is None:
                     model = FarthestBackground(*img.shape[:2])
@@ -288,19 +360,55 @@ class HeuristicParser:
                 else:
                     img = self.match_exposure(img)
                     diff = self.difference(img)
-                model.update(img, self.head_mask(img, pts, diff, refit=True))
+                heads.append(self.head_mask(img, pts, diff, refit=True))
+                model.update(img, heads[-1])
                 count += 1
             if model is None:
                 raise ValueError("prepare needs at least one frame")
             self.known = model.known(self.cfg.known_dist)
             self.background = model.result(self.cfg.known_dist)
+        known = self.known.mean()
+        self.known &= self.stable_background(subset, heads)
+        self.static_share = float(self.known.mean() / max(known, 1e-6))
+        shape_prior = None
+        for img, pts in subset():  # the head shape, from masks made with the (stable) background cue
+            img = self.match_exposure(img)
+            if shape_prior is None:
+                shape_prior = HeadShape(img.shape[:2], pts)
+            shape_prior.add(self.head_mask(img, pts, self.difference(img), refit=True), pts)
+        self.shape_prior = shape_prior
+        if self.static_share < self.cfg.static_min:  # the body, frame by frame, with a learnt shape
+            person_prior = None
+            for img, pts in subset():
+                if person_prior is None:
+                    person_prior = HeadShape(img.shape[:2], pts)
+                person_prior.add(static_person(img, pts), pts)
+            self.person_prior = person_prior
         for k, (img, pts) in enumerate(subset()):  # the static body, from the middle frame of the subset
             if k == count // 2:
                 self.person = static_person(self.match_exposure(img), pts)
                 break
         assert self.known is not None
-        log.info("heuristic parsing: background known at %.1f%% of pixels; static person %.1f%% of the image",
-                 100 * self.known.mean(), 100 * self.person.mean())
+        log.info("heuristic parsing: background known and static at %.1f%% of pixels (%.0f%% of those seen "
+                 "away from the head); static person %.1f%% of the image", 100 * self.known.mean(),
+                 100 * self.static_share, 100 * self.person.mean())
+
+    def stable_background(self, subset: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+                          heads: list[np.ndarray]) -> np.ndarray:
+        """Pixels whose colour stays at the background model's in the subset frames where they are away
+        from the head: where the background moves (scenery, a panning or shaking camera), the model
+        cannot tell head from background and is not used."""
+        away_count = departs = None
+        for (img, _), head in zip(subset(), heads):
+            diff = cv2.blur(self.difference(self.match_exposure(img)), (3, 3))
+            away = distance_to_foreground(head) >= self.cfg.known_dist
+            if away_count is None:
+                away_count, departs = np.zeros(head.shape, np.int32), np.zeros(head.shape, np.int32)
+            away_count += away
+            departs += away & (diff >= self.cfg.diff_fg)
+        if away_count is None:
+            return np.zeros_like(self.known)
+        return departs <= self.cfg.unstable * np.maximum(away_count, 1)
 
     def parse(self, img: np.ndarray, lms: np.ndarray) -> np.ndarray:
         """Label map (0 background, 1 head, 2 neck, 3 torso) of one frame."""
@@ -312,7 +420,11 @@ class HeuristicParser:
         moving = self.known & (cv2.blur(diff, (5, 5)) >= self.cfg.diff_fg)
         h, w = head.shape
         body_side = fill_polygon((h, w), below_jaw_polygon(lms, 4.0 * (h + w), self.cfg.jaw_margin))
-        person = ((self.person | moving) & body_side) | head  # above the jaw line: head or background
+        body_side &= torso_zone((h, w), lms, self.cfg.neck_depth)
+        body = self.person
+        if self.person_prior is not None:
+            body = static_person(img, lms, prior=self.person_prior.prior(lms), sure=self.cfg.prior_sure)
+        person = ((body | moving) & body_side) | head  # above the jaw line: head or background
         neck = neck_mask(img, lms, head, self.cfg) & person
         labels = np.zeros(head.shape, np.uint8)
         labels[person] = TORSO

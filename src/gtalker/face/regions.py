@@ -73,6 +73,18 @@ def below_jaw_polygon(lms: np.ndarray, reach: float, margin: float = 0.0) -> np.
     return np.concatenate([[far_left, left], jaw, [right, far_right, far_right + down, far_left + down]])
 
 
+def torso_zone(shape: tuple[int, int], lms: np.ndarray, neck_depth: float) -> np.ndarray:
+    """Where neck and torso can be: past the line (perpendicular to `down`) halfway between the nose tip
+    and the chin (shoulders can rise above the chin, not to the nose) and, above it, the neck band under
+    the jaw. Beside the upper jaw is head or background."""
+    ff = face_frame(lms)
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    mid = (np.asarray(lms[8], np.float64) + np.asarray(lms[30], np.float64)) / 2
+    below = (xs - mid[0]) * ff.down[0] + (ys - mid[1]) * ff.down[1] >= 0
+    return below | fill_polygon(shape, neck_polygon(lms, neck_depth))
+
+
 def head_ellipse(lms: np.ndarray, grow: float = 1.0) -> tuple[tuple[float, float], tuple[float, float], float]:
     """OpenCV ellipse (centre, full axes, angle in degrees) around face and hair, scaled by `grow`."""
     ff = face_frame(lms)
