@@ -36,6 +36,8 @@ rule parse_faces:
     output:
         parsing=directory("results/{dataset}/face/parsing"),
         fine=directory("results/{dataset}/face/parsing_fine"),
+        report="results/{dataset}/face/parsing.json",
+        notices=notice_file("parse_faces"),
     params:
         flags=parsing_flags,
     log:
@@ -48,7 +50,7 @@ rule parse_faces:
     shell:
         "python -m gtalker.face.parsing --frames {input.frames} --landmarks {input.landmarks} "
         "--out {output.parsing} --out-fine {output.fine} {params.flags} --device $GTALKER_DEVICE "
-        "> {log} 2>&1"
+        "--report {output.report} --notices {output.notices} > {log} 2>&1"
 
 
 rule extract_background:

@@ -1,22 +1,34 @@
 """Face parsing without pretrained weights: head / neck / torso / background from landmarks and colour.
 
-Per video (a pass over a strided subset of frames, streamed):
+Per video (passes over a strided subset of frames, streamed):
 - a head mask per subset frame (GrabCut seeded by the landmarks) feeds a static-camera background model:
   every pixel's colour in the frame where it is farthest from the head (`FarthestBackground`); pixels
   seen far enough from the head are 'known'. Frames are first brought to a common exposure;
-- the person in the middle subset frame (GrabCut seeded by face + chest band and by the image sides
-  above the shoulders) gives the static part of the body.
+- the model is kept only where the background stays still: a pixel that departs from it in more than
+  `unstable` of the subset frames where it is away from the head (scenery passing, a shaking or panning
+  camera, a moving body) is not 'known' (`stable_background`; `static_share` is the share kept);
+- the head shape (`HeadShape`): the subset's head masks, made with that cue, brought onto a reference
+  face by a similarity from the landmarks and averaged. Hair and ears move with the face; what a single
+  frame's colours confuse with them does not, so the mean is a prior for every frame's head;
+- the person in the middle subset frame (GrabCut seeded by face + chest and shoulders and by the image
+  sides above the shoulders) gives the static part of the body; when under `static_min` of the
+  background is still, the body is segmented in every frame instead, with a learnt person shape.
 Per frame (one streaming pass):
 - the frame's global colour shift against the background (auto-exposure) is removed;
 - head: GrabCut in a box around the head on a downscaled crop, with the colour models of the last key
   frame frozen (refit every `refit_every` frames). Seeds: the face polygon is head; the region under the
-  jaw line is not; far outside the head ellipse is not; where the background is known, a large
+  jaw line is not; far outside the head ellipse is not; where the head shape says so (over `prior_sure`
+  of the frames, or under 1 - `prior_sure`) head or not; outside the face, where the head shape is not
+  sure, what the frame `follow_gap` frames back, moved as the face moved since, does not explain is not
+  head (`follow_residual`: hair follows the face, passing scenery does not); where the background is known, a large
   difference from it marks head and a small one background. Pixels next to the head that differ from
   the known background are added and narrow gaps closed (the head moves: what moves with it is head).
   Then holes are filled, the component with the face kept, and the region under the jaw cut off at full
   resolution;
 - neck: skin-coloured pixels (colour model from the cheeks) in the band under the jaw, touching the jaw;
-- torso: the rest of the person under the jaw line (static body, or what differs from the background).
+- torso: the rest of the person under the jaw line (static body or this frame's body, or what differs
+  from the background), and only past the line halfway between the nose tip and the chin (`torso_zone`):
+  beside the upper jaw is hair or background, never shoulder.
 """
 from __future__ import annotations
 
@@ -55,6 +67,8 @@ class HeuristicConfig:
     close_gaps: float = 0.2     # gaps (face widths) closed between the head and moving pixels next to it
     prior_sure: float = 0.9     # share of the frames (HeadShape) above which a pixel is surely head (below
     #                             1 - prior_sure surely not); 1 turns the learnt head shape off
+    follow_gap: int = 10        # frames back for the follow-the-face cue (0 = off)
+    follow_fg: float = 14.0     # residual after following the face's motion above which a pixel is not head
     static_min: float = 0.5     # share of the background that must stay still to use one static body mask
     #                             (below it the body is segmented in every frame)
     unstable: float = 0.1       # share of a pixel's frames away from the head in which it departs from the
@@ -97,6 +111,28 @@ class HeadShape:
         h, w = self.shape
         mean = self.sum / max(self.count, 1)
         return cv2.warpAffine(mean, to_reference(lms, self.ref), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+
+def follow_residual(small: np.ndarray, earlier: np.ndarray, lms: np.ndarray, earlier_lms: np.ndarray,
+                    crop: "Crop") -> np.ndarray:
+    """How badly an earlier frame, moved as the face moved since (similarity from the stable landmarks),
+    explains each pixel of this frame's crop: max over RGB, at the crop's work scale, the least over shifts
+    of one work pixel (landmark jitter), blurred. Head pixels follow the face and score low; background
+    that moves otherwise (scenery, a panning camera; or still while the head moves) scores high where it
+    has texture."""
+    M = np.vstack([to_reference(earlier_lms, lms), [0.0, 0.0, 1.0]])
+    to_small = np.array([[crop.scale, 0.0, -crop.x0 * crop.scale], [0.0, crop.scale, -crop.y0 * crop.scale],
+                         [0.0, 0.0, 1.0]])
+    sh, sw = small.shape[:2]
+    moved = cv2.warpAffine(earlier, (to_small @ M)[:2], (sw, sh), flags=cv2.INTER_AREA if crop.scale < 1
+                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.int16)
+    cur = small.astype(np.int16)
+    best = np.full((sh, sw), 255, np.int16)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            shifted = np.roll(moved, (dy, dx), axis=(0, 1))
+            best = np.minimum(best, np.abs(cur - shifted).max(2))
+    return cv2.blur(best.astype(np.uint8), (3, 3))
 
 
 @dataclass
@@ -284,6 +320,7 @@ class HeuristicParser:
         self.static_share = 1.0  # share of the background seen away from the head that stays still
         self.shape_prior: HeadShape | None = None
         self.person_prior: HeadShape | None = None  # set when the background is not static
+        self.history: list[tuple[np.ndarray, np.ndarray]] = []  # recent frames for the follow-the-face cue
 
     def difference(self, img: np.ndarray) -> np.ndarray:
         """|frame - background| (max over RGB, uint8); give frames after `match_exposure`."""
@@ -308,8 +345,9 @@ class HeuristicParser:
         return np.clip(img.astype(np.int16) - np.round(shift).astype(np.int16), 0, 255).astype(np.uint8)
 
     def head_mask(self, img: np.ndarray, lms: np.ndarray, diff: np.ndarray | None = None,
-                  refit: bool = False) -> np.ndarray:
-        """Full-resolution head mask of one frame (`diff`: its difference from the background)."""
+                  refit: bool = False, earlier: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Full-resolution head mask of one frame (`diff`: its difference from the background; `earlier`:
+        an earlier frame and its landmarks, for the follow-the-face cue)."""
         h, w = img.shape[:2]
         crop = head_crop(lms, h, w, self.cfg.work_size)
         sh, sw = crop.small_shape()
@@ -324,6 +362,11 @@ class HeuristicParser:
         if self.shape_prior is not None and self.cfg.prior_sure < 1.0:
             prior = cv2.resize(self.shape_prior.prior(lms)[ys, xs], (sw, sh), interpolation=cv2.INTER_AREA)
         seeds = head_seeds(lms, crop, small_diff, known, self.cfg, prior)
+        if earlier is not None:  # what does not follow the face is not head (the face itself stays)
+            res = follow_residual(small, earlier[0], lms, earlier[1], crop)
+            face = fill_polygon(seeds.shape, face_polygon(lms), crop.scale, crop.offset)
+            unsure = prior < self.cfg.prior_sure if prior is not None else np.ones(seeds.shape, bool)
+            seeds[(res >= self.cfg.follow_fg) & ~face & unsure] = cv2.GC_BGD
         if refit or self.models is None or self.since_refit >= self.cfg.refit_every:
             fg, models = grabcut(small, seeds, None)
             if not refit:
@@ -416,7 +459,13 @@ class HeuristicParser:
             raise RuntimeError("call prepare() first")
         img = self.match_exposure(img)
         diff = self.difference(img)
-        head = self.head_mask(img, lms, diff)
+        earlier = None
+        if self.cfg.follow_gap > 0:
+            self.history.append((img, np.asarray(lms, np.float64)))
+            del self.history[:-(self.cfg.follow_gap + 1)]
+            if len(self.history) > self.cfg.follow_gap:
+                earlier = self.history[0]
+        head = self.head_mask(img, lms, diff, earlier=earlier)
         moving = self.known & (cv2.blur(diff, (5, 5)) >= self.cfg.diff_fg)
         h, w = head.shape
         body_side = fill_polygon((h, w), below_jaw_polygon(lms, 4.0 * (h + w), self.cfg.jaw_margin))

@@ -22,8 +22,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging
-from gtalker.face.heuristic import HeuristicConfig, parse_stream
+from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, write_json
+from gtalker.face.heuristic import HeuristicConfig, HeuristicParser, parse_stream
+from gtalker.face.parsing_quality import REACH, head_beyond_hull, torso_above_nose
+from gtalker.notices import Notices
 from gtalker.face.landmarks import load_track
 from gtalker.face.writer import ImageWriter
 from gtalker.face.regions import face_frame, face_polygon, fill_polygon
@@ -32,6 +34,7 @@ from gtalker.io.frames import frame_path, frame_paths, read_frame, read_image
 log = logging.getLogger("gtalker.face.parsing")
 
 BACKGROUND, HEAD, NECK, TORSO = 0, 1, 2, 3
+FAR_MEAN, FAR_WORST = 0.005, 0.02  # head label beyond REACH face heights of the face: mean / worst frame
 # CelebAMask-HQ ids used for the landmark-drawn fine classes
 SKIN, L_BROW, R_BROW, L_EYE, R_EYE, NOSE, MOUTH, U_LIP, L_LIP, FINE_NECK, CLOTH, HAIR = \
     1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 16, 17
@@ -65,10 +68,30 @@ def fine_from_landmarks(coarse: np.ndarray, lms: np.ndarray) -> np.ndarray:
     return fine
 
 
-def heuristic_labels(frames_dir: str, lms: np.ndarray, cfg: HeuristicConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def heuristic_labels(frames_dir: str, lms: np.ndarray, parser: HeuristicParser) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(coarse, fine) label maps per frame from the heuristic parser."""
-    for i, coarse in enumerate(parse_stream(lambda k: read_frame(frames_dir, k), lms, cfg)):
+    for i, coarse in enumerate(parse_stream(lambda k: read_frame(frames_dir, k), lms, parser=parser)):
         yield coarse, fine_from_landmarks(coarse, lms[i])
+
+
+def check_parsing(figures: dict, notices: Notices, cfg: HeuristicConfig | None) -> None:
+    """Notices about the parsing that change the result: the background moved (per-frame cues were used)
+    and head labels far from the face (background taken for head: the head model learns it)."""
+    if figures.get("background_static_share", 1.0) < (cfg or HeuristicConfig()).static_min:
+        notices.warn("parsing_moving_background",
+                     f"face parsing: only {100 * figures['background_static_share']:.0f}% of the background "
+                     "stays still, so the static-background cue was left out there and head and body were "
+                     "segmented from each frame's colours and the head shape learnt over the video (less "
+                     "sure at the hair's edge than with a still background)",
+                     static_share=round(figures["background_static_share"], 3))
+    far, worst = figures["head_beyond_hull_mean"], figures["head_beyond_hull_max"]
+    if far > FAR_MEAN or worst > FAR_WORST:
+        notices.warn("parsing_head_far_from_face",
+                     f"face parsing: {100 * far:.1f}% of the head label (worst frame {figures['head_beyond_hull_worst_frame']}: "
+                     f"{100 * worst:.1f}%) lies farther than {REACH} face heights from the face's landmarks, likely "
+                     "background or body taken for head; the head model learns it as head (a blurred, doubled or "
+                     "ghosted face). Check face/parsing, or use parsing.backend: bisenet",
+                     head_beyond_hull_mean=round(far, 4), head_beyond_hull_max=round(worst, 4))
 
 
 def bisenet_labels(frames_dir: str, n: int, weights_path: str, size: int, batch: int,
@@ -107,14 +130,17 @@ def parse_video(frames_dir: str, landmarks: str, out: str, out_fine: str, backen
     if len(track.lms) != n:
         raise InputError(f"{landmarks}: {len(track.lms)} frames of landmarks but {n} frames in {frames_dir}; "
                          "rerun rule detect_landmarks")
+    parser = None
     if backend == "heuristic":
-        stream = heuristic_labels(frames_dir, track.lms, cfg or HeuristicConfig())
+        parser = HeuristicParser(cfg or HeuristicConfig())
+        stream = heuristic_labels(frames_dir, track.lms, parser)
     elif backend == "bisenet":
         stream = bisenet_labels(frames_dir, n, weights_path, size, batch, device)
     else:
         raise InputError(f"parsing.backend '{backend}': unknown; use heuristic or bisenet")
     empty = 0
     head_frac = 0.0
+    far, above = np.zeros(n), np.zeros(n)
     with atomic_path(out, is_dir=True) as tmp, atomic_path(out_fine, is_dir=True) as tmp_fine, \
             ImageWriter() as writer:
         for i, (coarse, fine) in enumerate(tqdm(stream, total=n, desc=f"parsing ({backend})", file=sys.stderr,
@@ -122,11 +148,18 @@ def parse_video(frames_dir: str, landmarks: str, out: str, out_fine: str, backen
             check_labels(coarse, i)
             empty += int(not (coarse == HEAD).any())
             head_frac += float((coarse == HEAD).mean())
+            far[i], above[i] = head_beyond_hull(coarse, track.lms[i]), torso_above_nose(coarse, track.lms[i])
             writer.put(frame_path(tmp, i, ".png"), coarse)
             writer.put(frame_path(tmp_fine, i, ".png"), fine)
         if empty == n:
             raise InputError(f"{frames_dir}: parsing found no head in any frame; check the video and landmarks")
-    return {"frames": n, "frames_without_head": empty, "mean_head_fraction": head_frac / n}
+    stats = {"frames": n, "frames_without_head": empty, "mean_head_fraction": head_frac / n,
+             "head_beyond_hull_mean": float(far.mean()), "head_beyond_hull_max": float(far.max()),
+             "head_beyond_hull_worst_frame": int(far.argmax()), "torso_above_nose_mean": float(above.mean()),
+             "torso_above_nose_max": float(above.max())}
+    if parser is not None:
+        stats["background_static_share"] = parser.static_share
+    return stats
 
 
 @reports_input_errors("gtalker.face.parsing")
@@ -142,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=512, help="BiSeNet input size")
     ap.add_argument("--batch", type=int, default=4, help="BiSeNet batch size")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--report", default=None, help="write the figures (JSON) here")
+    ap.add_argument("--notices", default=None, help="write what the step noticed here (gtalker.notices)")
     defaults = HeuristicConfig()
     for name, value in vars(defaults).items():
         ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
@@ -152,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     stats = parse_video(args.frames, args.landmarks, args.out, args.out_fine, args.backend, cfg,
                         args.weights, args.size, args.batch, args.device)
     log.info("parsing: %s", stats)
+    notices = Notices("parse_faces", log)
+    check_parsing(stats, notices, cfg if args.backend == "heuristic" else None)
+    if args.report:
+        write_json(args.report, stats)
+    notices.write(args.notices)
     return 0
 
 
