@@ -31,7 +31,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_deepspeech_graph(graph)
     cfg = {**TINY, "audio_features": {"backend": "deepspeech", "deepspeech_model": str(graph)}}
     (workdir / "base.json").write_text(json.dumps(cfg))
-    snakemake(workdir, cfg, ["results/demo/reference", "results/demo/face/lips.npy"])
+    snakemake(workdir, cfg, ["results/demo/reference", "results/demo/face/lips.npy",
+                             "results/demo/fit/points_mesh.ply"])
     return workdir
 
 
@@ -111,6 +112,11 @@ def test_reference_folder_as_a_dataset_runs_to_metrics(exported: Path) -> None:
     assert float(ta["focal"]) == pytest.approx(float(tb["focal"]), abs=1e-4)
     assert float(ta["cx"]) == float(tb["cx"]) and int(ta["size"]) == int(tb["size"])
     assert np.abs(ta["R"] - tb["R"]).max() < 1e-4 and np.abs(ta["t"] - tb["t"]).max() < 1e-4
+    # the initial points of the mesh: track_params.pt's vertices are our points_mesh.ply's
+    from gtalker.fit.points import read_ply
+
+    pa, pb = read_ply(a / "fit/points_mesh.ply")[0], read_ply(b / "fit/points_mesh.ply")[0]
+    assert pa.shape == pb.shape and np.abs(pa - pb).max() < 1e-5
     for part in ("train", "val"):
         ja = json.loads((a / f"fit/transforms_{part}.json").read_text())
         jb = json.loads((b / f"fit/transforms_{part}.json").read_text())

@@ -133,21 +133,24 @@ def read_au45(path: Path) -> np.ndarray:
 FEATURE_CHANNELS = {"aud_ds.npy": 29, "aud_hu.npy": 1024}  # what the reference networks take
 
 
-def write_track_params(path: Path, track_path: Path, model_path: Path | None) -> None:
+def write_track_params(path: Path, track_path: Path, model_path: Path | None, n_points: int = 10000,
+                       seed: int = 0) -> None:
     """track_params.pt in the reference tracker's convention (gtalker.refcams): euler [N,3], trans [N,3],
-    focal [1], id [1,I], exp [N,E] (float32 tensors) and vertices [1,V,3] (the fitted face-model surface,
-    identity + mean expression, in tracker units; the trainers take its mean over dim 0 or its first row)."""
+    focal [1], id [1,I], exp [N,E] (float32 tensors) and vertices [1,V,3]: the points of our
+    fit/points_mesh.ply (the fitted face-model surface, identity + mean expression, densified to n_points
+    with the same seed) in tracker units; the trainers take its mean over dim 0 (or its first row) as the
+    initial Gaussians."""
     import torch
 
     from gtalker.fit.facemodel import load as load_model
-    from gtalker.fit.points import fitted_vertices
+    from gtalker.fit.points import make_points
     from gtalker.fit.tracker import load_track as load_fit
     from gtalker.refcams import TRANSFORMS_SCALE, to_tracker
 
     track = load_fit(track_path)
     euler, trans = to_tracker(track.R, track.t)
     if model_path is not None:
-        verts = fitted_vertices(load_model(model_path), track) * TRANSFORMS_SCALE
+        verts = make_points(load_model(model_path), track, "mesh", n_points, seed)[0] * TRANSFORMS_SCALE
     else:
         verts = np.zeros((0, 3))
         log.warning("no face model given (--model): track_params.pt has no vertices; GaussianTalker seeds "
@@ -187,7 +190,8 @@ def write_split_audio(tmp: Path, samples: np.ndarray, split: dict, fps: float) -
 
 
 def export_reference(results: str, out: str, features: str | None = None, features_backend: str = "mel",
-                     with_transforms: bool = True, model: str | None = None) -> dict:
+                     with_transforms: bool = True, model: str | None = None, n_points: int = 10000,
+                     seed: int = 0) -> dict:
     """Write the reference layout from this pipeline's outputs under `results` (= results/<dataset>)."""
     from gtalker.face.landmarks import load_track
     from gtalker.io.audio import read_wav
@@ -250,7 +254,8 @@ def export_reference(results: str, out: str, features: str | None = None, featur
         else:
             log.info("no fit outputs (%s/transforms_*.json): the export has no transforms_*.json yet", fit)
         if with_transforms and (fit / "track.npz").exists():
-            write_track_params(tmp / "track_params.pt", fit / "track.npz", Path(model) if model else None)
+            write_track_params(tmp / "track_params.pt", fit / "track.npz", Path(model) if model else None,
+                               n_points, seed)
             summary["track_params"] = True
     return summary
 
@@ -534,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--features-backend", default="mel", help="mel | melnorm | deepspeech | hubert (names the file)")
     e.add_argument("--no-transforms", action="store_true", help="leave out the cameras (transforms, track_params)")
     e.add_argument("--model", default=None, help="the fit's face model .npz (vertices of track_params.pt)")
+    e.add_argument("--n-points", type=int, default=10000, help="fit.n_points (the mesh points' density)")
+    e.add_argument("--seed", type=int, default=0, help="fit.seed (of the mesh points' sampling)")
     i = sub.add_parser("import", help="reference layout -> results/<dataset>")
     i.add_argument("--src", required=True)
     i.add_argument("--out", required=True, help="results/<dataset>")
@@ -547,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("gtalker.refdata")
     if args.cmd == "export":
         summary = export_reference(args.results, args.out, args.features, args.features_backend,
-                                   not args.no_transforms, args.model)
+                                   not args.no_transforms, args.model, args.n_points, args.seed)
     else:
         summary = import_reference(args.src, args.out, args.fps, args.train_fraction, args.n_points, args.seed,
                                    not args.no_features)

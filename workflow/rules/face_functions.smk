@@ -59,7 +59,8 @@ def reference_export_inputs(wildcards):
 def reference_export_flags(wildcards):
     """Which audio features to export (and under which reference name); the face model whose vertices
     go into track_params.pt."""
-    model = f" --model '{face_model_file()}'" if fit_transforms(wildcards.dataset) else ""
+    model = (f" --model '{face_model_file()}' --n-points {FIT['n_points']} --seed {FIT['seed']}"
+             if fit_transforms(wildcards.dataset) else "")
     return (f"--features {audio_features_path(wildcards.dataset)} "
             f"--features-backend {config['audio_features']['backend']}{model}")
 
