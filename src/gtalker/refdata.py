@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging, write_json
 from gtalker.face.writer import PNG_FAST, ImageWriter
+from gtalker.notices import Notices
 
 log = logging.getLogger("gtalker.refdata")
 
@@ -310,7 +311,7 @@ def load_track_params(path: Path) -> dict:
     return params
 
 
-def reference_cameras(ref: Path, n: int, train_fraction: float
+def reference_cameras(ref: Path, n: int, train_fraction: float, notices: Notices | None = None
                       ) -> tuple[float, np.ndarray, np.ndarray, dict[str, list[int]]]:
     """(focal, R [n,3,3], t [n,3], split) in our convention from transforms_*.json (preferred) or
     track_params.pt; frames without a camera take the nearest frame's (logged)."""
@@ -350,7 +351,9 @@ def reference_cameras(ref: Path, n: int, train_fraction: float
     if not known.all():
         idx = np.flatnonzero(known)
         nearest = idx[np.abs(np.arange(n)[:, None] - idx[None]).argmin(axis=1)]
-        log.warning("%d of %d frames have no camera in %s; they take the nearest frame's", (~known).sum(), n, ref)
+        (notices or Notices("import_reference", log)).warn(
+            "reference_camera_filled", f"{ref}: {(~known).sum()} of {n} frames have no camera; they take the "
+            "nearest frame's", frames=int((~known).sum()))
         R, t = R[nearest], t[nearest]
     return focal, R, t, split
 
@@ -397,7 +400,7 @@ def reference_vertices(ref: Path) -> np.ndarray | None:
 
 
 def write_reference_points(root: Path, ref: Path, track, lms: np.ndarray, train: list[int], n_points: int,
-                           seed: int) -> dict[str, int]:
+                           seed: int, notices: Notices | None = None) -> dict[str, int]:
     """fit/points_{mesh,random,landmarks}.ply for an imported folder: mesh = the mean vertices of
     track_params.pt (else the triangulated landmarks), random = uniform in their box, landmarks = the 68
     landmarks triangulated from the .lms with the cameras; coloured from the training frames."""
@@ -406,7 +409,9 @@ def write_reference_points(root: Path, ref: Path, track, lms: np.ndarray, train:
     lmk = triangulate_landmarks(lms, track.focal, track.cx, track.R, track.t, train)
     mesh = reference_vertices(ref)
     if mesh is None:
-        log.warning("%s: no track_params.pt vertices; points_mesh.ply holds the 68 triangulated landmarks", ref)
+        (notices or Notices("import_reference", log)).warn(
+            "reference_no_vertices", f"{ref}: no track_params.pt vertices; the Gaussians start from the 68 "
+            "landmarks triangulated with the cameras (points_mesh.ply), a sparse start")
         mesh = lmk
     lo, hi = mesh.min(axis=0), mesh.max(axis=0)
     rand = lo + np.random.default_rng(seed).random((n_points, 3)) * (hi - lo)
@@ -419,7 +424,8 @@ def write_reference_points(root: Path, ref: Path, track, lms: np.ndarray, train:
 
 
 def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: float = 10 / 11,
-                     n_points: int = 20000, seed: int = 0, with_features: bool = True) -> dict:
+                     n_points: int = 20000, seed: int = 0, with_features: bool = True,
+                     notices: Notices | None = None) -> dict:
     """Build this pipeline's ingest/, face/, audio/ and fit/ files and split.json under `out` from a
     reference-layout folder (nothing of our preprocessing or tracking runs)."""
     from gtalker.face.blinks import write_au_csv
@@ -432,6 +438,7 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     from gtalker.io.audio import load_audio, write_wav
     from gtalker.io.frames import frame_path, read_image, write_image
 
+    notices = notices or Notices("import_reference", log)
     ref = Path(src)
     missing = missing_reference_files(ref)
     if missing:
@@ -476,7 +483,9 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
             else:
                 write_image(frame_path(t_gt, i, ".jpg"), training_target(read_image(ori / f"{i}.jpg"), labels, tb))
     if unknown_colours:
-        log.warning("%d parsing pixels had no reference colour; they were set to background", unknown_colours)
+        notices.warn("reference_parsing_colours", f"{ref}/parsing: {unknown_colours} pixels have none of the "
+                     "layout's colours (head, neck, torso, background); they were taken as background",
+                     pixels=unknown_colours)
     write_json(root / "ingest" / "frames.json", {"n_frames": n, "fps": fps, "size": h, "source": str(ref)})
     save_track(str(root / "face" / "landmarks.npz"),
                Track(lms=lms, valid=np.ones(n, bool), interpolated=np.zeros(n, bool), score=np.ones(n, np.float32)))
@@ -494,8 +503,9 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     samples = load_audio(ref / "aud.wav")
     expected = int(round(n * 16000 / fps))
     if abs(len(samples) - expected) > 16000 / fps:
-        log.warning("%s/aud.wav: %.3f s for %d frames at %g fps (%.3f s); padded or cut to fit",
-                    ref, len(samples) / 16000, n, fps, expected / 16000)
+        notices.warn("reference_audio_length", f"{ref}/aud.wav: {len(samples) / 16000:.3f} s for {n} frames at "
+                     f"{fps:g} fps ({expected / 16000:.3f} s); padded with silence or cut to fit",
+                     seconds=round(len(samples) / 16000, 3))
     write_wav(root / "ingest" / "audio.wav", np.pad(samples, (0, max(0, expected - len(samples))))[:expected])
     features = []
     for backend, name in FEATURE_NAMES.items():
@@ -510,12 +520,12 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
             with atomic_path(root / "audio" / f"features_{backend}.npy") as tmp:
                 np.save(tmp, feats[:n].astype(np.float32))
             features.append(backend)
-    focal, R, t, split = reference_cameras(ref, n, train_fraction)
+    focal, R, t, split = reference_cameras(ref, n, train_fraction, notices)
     write_json(root / "split.json", split)
     c = (h - 1) / 2.0
     track = FitTrack(focal=focal, cx=c, cy=c, size=h, R=R, t=t, expression=np.zeros((n, 0)),
                      identity=np.zeros(0), reproj_err=np.zeros(n), used=np.ones(n, bool), model="reference")
-    points = write_reference_points(root, ref, track, lms, split["train"], n_points, seed)
+    points = write_reference_points(root, ref, track, lms, split["train"], n_points, seed, notices)
     lmk = triangulate_landmarks(lms, focal, c, R, t, split["train"])
     track.reproj_err = reprojection_rmse(lmk, lms, focal, c, R, t)
     save_fit(track, root / "fit" / "track.npz")
@@ -550,14 +560,17 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--n-points", type=int, default=20000, help="points of fit/points_random.ply")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-features", action="store_true", help="leave the folder's audio features out")
+    i.add_argument("--notices", default=None, help="write what the import decided about the folder here")
     args = ap.parse_args(argv)
     setup_logging("gtalker.refdata")
     if args.cmd == "export":
         summary = export_reference(args.results, args.out, args.features, args.features_backend,
                                    not args.no_transforms, args.model, args.n_points, args.seed)
     else:
+        notices = Notices("import_reference", log)
         summary = import_reference(args.src, args.out, args.fps, args.train_fraction, args.n_points, args.seed,
-                                   not args.no_features)
+                                   not args.no_features, notices)
+        notices.write(args.notices)
     log.info("%s: %s", args.cmd, summary)
     return 0
 

@@ -32,7 +32,7 @@ def audio_features_path(dataset):
 
 
 # A reference-folder dataset's own features (workflow/rules/reference.smk) replace the extraction.
-REFERENCE_FEATURE_FILES = {"deepspeech": "aud_ds.npy", "hubert": "aud_hu.npy", "mel": "aud_mel.npy"}
+from gtalker.refdata import FEATURE_NAMES as REFERENCE_FEATURE_FILES
 
 
 def reference_features(wildcards):
@@ -40,5 +40,6 @@ def reference_features(wildcards):
     entry = DATASETS.get(getattr(wildcards, "dataset", None), {})
     if not entry.get("reference"):
         return []
-    path = os.path.join(entry["reference"], REFERENCE_FEATURE_FILES[wildcards.backend])
-    return [path] if os.path.exists(path) else []
+    name = REFERENCE_FEATURE_FILES.get(wildcards.backend)
+    path = os.path.join(entry["reference"], name) if name else None
+    return [path] if path and os.path.exists(path) else []

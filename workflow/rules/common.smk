@@ -130,9 +130,19 @@ def notice_file(step):
     return f"results/{{dataset}}/notices/{step}.json"
 
 
+# Steps a reference-folder dataset does not run (rule import_reference makes their outputs instead).
+REFERENCE_REPLACES = ("probe", "extract_frames", "extract_audio", "detect_landmarks", "parse_faces",
+                      "extract_background", "composite_torso", "lip_boxes", "detect_blinks", "split_dataset",
+                      "fit_face_model", "make_cameras", "init_points")
+
+
 def notice_files(wildcards):
-    """Every registered step's notice file for one dataset, in registration order."""
-    return [f"results/{wildcards.dataset}/notices/{step}.json" for step in _NOTICE_STEPS]
+    """Every registered step's notice file for one dataset, in registration order (for a reference
+    folder the import's instead of those of the steps it replaces)."""
+    reference = wildcards.dataset in REFERENCE_DATASETS
+    steps = [s for s in _NOTICE_STEPS
+             if (s not in REFERENCE_REPLACES if reference else s != "import_reference")]
+    return [f"results/{wildcards.dataset}/notices/{step}.json" for step in steps]
 
 
 def dataset_cfg(dataset):

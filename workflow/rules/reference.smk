@@ -24,6 +24,7 @@ rule import_reference:
         train="results/{dataset}/fit/transforms_train.json",
         val="results/{dataset}/fit/transforms_val.json",
         points=expand("results/{{dataset}}/fit/points_{init}.ply", init=POINT_INITS),
+        notices=notice_file("import_reference"),
     params:
         fps=config["preprocess"]["fps"],
         fraction=config["split"]["train_fraction"],
@@ -40,19 +41,10 @@ rule import_reference:
     shell:
         "python -m gtalker.refdata import --src '{input.folder}' --out results/{wildcards.dataset} "
         "--fps {params.fps} --train-fraction {params.fraction} --n-points {params.n_points} "
-        "--seed {params.seed} --no-features > {log} 2>&1"
+        "--seed {params.seed} --no-features --notices {output.notices} > {log} 2>&1"
 
 
-# The reference folder's outputs come from the import, not from the steps that make them from a video.
-ruleorder: import_reference > extract_frames
-ruleorder: import_reference > extract_audio
-ruleorder: import_reference > detect_landmarks
-ruleorder: import_reference > parse_faces
-ruleorder: import_reference > extract_background
-ruleorder: import_reference > composite_torso
-ruleorder: import_reference > lip_boxes
-ruleorder: import_reference > detect_blinks
-ruleorder: import_reference > split_dataset
-ruleorder: import_reference > fit_face_model
-ruleorder: import_reference > make_cameras
-ruleorder: import_reference > init_points
+# The reference folder's outputs come from the import, not from the steps that make them from a video
+# (REFERENCE_REPLACES, common.smk; what `ruleorder: import_reference > step` says for each).
+for _step in REFERENCE_REPLACES:
+    workflow.ruleorder("import_reference", _step)
