@@ -32,12 +32,16 @@ def camera(width: int, height: int, dtype=torch.float32, yaw: float = 0.1):
     return K, V
 
 
+TILE_BACKENDS = ("torch", "numba")  # the CPU tile rasterisers: pure torch, and compiled with numba
+
+
+@pytest.mark.parametrize("backend", TILE_BACKENDS)
 @pytest.mark.parametrize("seed,n,width,height", [(0, 150, 40, 40), (1, 400, 53, 37), (2, 60, 16, 70)])
-def test_tiles_equal_reference(seed, n, width, height):
+def test_tiles_equal_reference(seed, n, width, height, backend):
     scene = random_scene(n, seed)
     K, V = camera(width, height)
     bg = torch.rand(height, width, 3, generator=torch.Generator().manual_seed(seed))
-    a = rasterize(*scene, K, V, width, height, background=bg, backend="torch")
+    a = rasterize(*scene, K, V, width, height, background=bg, backend=backend)
     b = rasterize(*scene, K, V, width, height, background=bg, backend="reference")
     assert a.alpha.max() > 0.9, "scene should cover part of the image"
     for field in ("color", "alpha", "depth"):
@@ -55,7 +59,7 @@ def test_opaque_stack_terminates_like_3dgs():
     opacities = torch.full((n,), 0.95)
     colors = torch.tensor([[0.0, 0, 0]] * 3 + [[1.0, 1, 1]] * 3)
     K = torch.tensor([[10.0, 0, 8.0], [0, 10.0, 8.0], [0, 0, 1]])
-    for backend in ("torch", "reference"):
+    for backend in ("torch", "numba", "reference"):
         out = rasterize(means, quats, scales, opacities, colors, K, torch.eye(4), 16, 16, backend=backend)
         # At the centre pixel T = 0.05^k: 3 Gaussians kept (T = 1.25e-4 >= 1e-4), the 4th would give 6.25e-6.
         assert abs(out.alpha[8, 8, 0].item() - (1 - 0.05 ** 3)) < 1e-6, backend
@@ -87,7 +91,31 @@ def test_gradients_equal_reference():
     assert torch.allclose(a.means2d.grad, b.means2d.grad, atol=1e-4)
 
 
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_numba_gradients_equal_torch_autograd():
+    """The numba backward kernel against autograd through the torch tile backend, on a scene dense enough
+    that pixels stop early (transmittance < 1e-4) and tiles hold long lists."""
+    scene = [t.requires_grad_(True) for t in random_scene(500, 11, spread=0.2)]
+    scene_b = [t.detach().clone().requires_grad_(True) for t in scene]
+    K, V = camera(45, 38)
+    bg = torch.rand(38, 45, 3, generator=torch.Generator().manual_seed(3))
+    w = torch.randn(38, 45, 5, generator=torch.Generator().manual_seed(4))
+
+    def loss(out: RenderOutput) -> torch.Tensor:
+        return (torch.cat([out.color, out.alpha, out.depth], dim=-1) * w).sum()
+
+    a = rasterize(*scene, K, V, 45, 38, background=bg, backend="numba")
+    b = rasterize(*scene_b, K, V, 45, 38, background=bg, backend="torch")
+    assert (a.alpha > 0.999).any(), "some pixels should come close to termination"
+    loss(a).backward()
+    loss(b).backward()
+    for ta, tb, name in zip(scene, scene_b, ("means", "quats", "scales", "opacities", "colors")):
+        scale = tb.grad.abs().max().item()
+        assert scale > 0, f"no gradient reached {name}"
+        assert (ta.grad - tb.grad).abs().max().item() <= 1e-4 * max(scale, 1.0), name
+    assert torch.allclose(a.means2d.grad, b.means2d.grad, atol=1e-4 * b.means2d.grad.abs().max().item())
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba", "reference"])
 def test_gradcheck_float64(backend):
     """Autograd gradients against central finite differences (float64, tiny scene)."""
     dtype = torch.float64

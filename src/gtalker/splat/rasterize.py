@@ -9,7 +9,8 @@ direction = normalised(mean - camera centre), colour = SH + 0.5 clamped >= 0, as
 pixels with pixel (row i, column j) centred at (j, i); viewmat [4,4] world->camera, OpenCV axes;
 background [H,W,3] or [3] in [0,1] (None = black).
 
-Backends: "torch" (tile-based, pure PyTorch, CPU/GPU), "reference" (brute force, for tests), "gsplat"
+Backends: "torch" (tile-based, pure PyTorch, CPU/GPU; the readable one), "numba" (the same tiles and
+maths compiled for the CPU, backward as a numba kernel), "reference" (brute force, for tests), "gsplat"
 and "inria" (CUDA libraries, when installed), "auto" (gsplat on CUDA when importable, else torch).
 """
 
@@ -24,7 +25,7 @@ from torch import Tensor
 from gtalker.splat.geometry import camera_center, project
 from gtalker.splat.sh import eval_sh
 
-BACKENDS = ("auto", "torch", "reference", "gsplat", "inria")
+BACKENDS = ("auto", "torch", "numba", "reference", "gsplat", "inria")
 
 
 @dataclass
@@ -109,7 +110,10 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
             rgb = eval_sh(sh_degree, colors, dirs)
         else:
             rgb = colors
-        impl = torch_tiles if name == "torch" else reference
+        if name == "numba":
+            from gtalker.splat.backends import numba_tiles as impl
+        else:
+            impl = torch_tiles if name == "torch" else reference
         color, alpha, depth = impl.render(proj, rgb, opacities, width, height)
     if bg is not None:
         color = color + (1.0 - alpha) * bg

@@ -1,0 +1,190 @@
+"""Tile rasteriser compiled with numba for the CPU, forward and backward (a torch.autograd.Function).
+
+The same maths as the torch tile backend (backends.common): Gaussians depth-sorted and binned to 16x16
+tiles (torch_tiles.bin_to_tiles), every pixel composites its tile's list front to back with
+q = (-a/2 dx^2) + (-c/2 dy^2 + ln o) + (-b dx) dy, alpha = min(0.99, exp q) where q >= cutoff, and stops
+before the Gaussian that would bring the transmittance T below 1e-4. The forward pass also keeps, per
+pixel, the final T and the end of its list; the backward pass walks each pixel's list back to front,
+recovering T_i = T_{i+1} / (1 - alpha_i) (as the 3DGS CUDA kernel does), with
+
+    dL/dalpha_i = T_i (g . f_i) - S_i / (1 - alpha_i),   S_i = sum_{j>i} w_j (g . f_j),   w_i = alpha_i T_i
+
+for the pixel's output gradient g and features f = (colour, depth, 1). Gradients are summed per
+(tile, Gaussian) pair in the tile's own rows of a buffer (no races between threads, deterministic)
+and then per Gaussian with index_add. Tiles run in parallel (numba prange, dynamic chunks of one tile)
+on torch's thread count. Compiled once per machine (numba cache=True: in the package's __pycache__, or
+numba's user cache directory when the package is read-only; NUMBA_CACHE_DIR overrides).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+from torch import Tensor
+
+from gtalker.common import InputError
+from gtalker.splat.backends.common import T_MIN, cutoff_q, log_opacity
+from gtalker.splat.backends.torch_tiles import TILE, bin_to_tiles
+from gtalker.splat.geometry import ALPHA_MAX, Projection
+
+N_GRAD = 6  # per pair: d means2d (2), d conic (3), d ln o (1); then the feature gradients
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x, tile,
+             one, alpha_max, t_min, out, t_final, last):  # pragma: no cover - compiled
+    n_tiles = offsets.shape[0] - 1
+    n_feat = feats.shape[1]
+    height, width = out.shape[0], out.shape[1]
+    half = one / (one + one)
+    for t in prange(n_tiles):
+        start, end = offsets[t], offsets[t + 1]
+        if start == end:
+            continue
+        y0 = (t // tiles_x) * tile
+        x0 = (t % tiles_x) * tile
+        acc = np.zeros(n_feat + 1, dtype=out.dtype)
+        for py in range(y0, min(y0 + tile, height)):
+            for px in range(x0, min(x0 + tile, width)):
+                acc[:] = 0
+                T = one
+                stop = start
+                for k in range(start, end):
+                    g = gids[k]
+                    dx = xs[px] - means2d[g, 0]
+                    dy = ys[py] - means2d[g, 1]
+                    q = (-(conics[g, 0] * half) * dx * dx) + (-(conics[g, 2] * half) * dy * dy + log_o[g]) \
+                        + (-conics[g, 1] * dx) * dy
+                    if not q >= cut[g]:
+                        continue
+                    alpha = min(alpha_max, math.exp(q))
+                    t_next = T * (one - alpha)
+                    if t_next < t_min:
+                        break
+                    w = alpha * T
+                    for f in range(n_feat):
+                        acc[f] += w * feats[g, f]
+                    acc[n_feat] += w
+                    T = t_next
+                    stop = k + 1
+                for f in range(n_feat + 1):
+                    out[py, px, f] = acc[f]
+                t_final[py, px] = T
+                last[py, px] = stop
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x, tile,
+              one, alpha_max, grad_out, t_final, last, pair_grad):  # pragma: no cover - compiled
+    n_tiles = offsets.shape[0] - 1
+    n_feat = feats.shape[1]
+    height, width = grad_out.shape[0], grad_out.shape[1]
+    half = one / (one + one)
+    for t in prange(n_tiles):
+        start = offsets[t]
+        if start == offsets[t + 1]:
+            continue
+        y0 = (t // tiles_x) * tile
+        x0 = (t % tiles_x) * tile
+        for py in range(y0, min(y0 + tile, height)):
+            for px in range(x0, min(x0 + tile, width)):
+                g_alpha = np.float64(grad_out[py, px, n_feat])
+                T = np.float64(t_final[py, px])
+                S = 0.0
+                for k in range(last[py, px] - 1, start - 1, -1):
+                    g = gids[k]
+                    dx = xs[px] - means2d[g, 0]
+                    dy = ys[py] - means2d[g, 1]
+                    a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
+                    q = (-(a * half) * dx * dx) + (-(c * half) * dy * dy + log_o[g]) + (-b * dx) * dy
+                    if not q >= cut[g]:
+                        continue
+                    e = math.exp(q)
+                    alpha = np.float64(min(alpha_max, e))
+                    T = T / (1.0 - alpha)
+                    w = alpha * T
+                    gf = g_alpha
+                    for f in range(n_feat):
+                        gout = np.float64(grad_out[py, px, f])
+                        gf += gout * feats[g, f]
+                        pair_grad[k, N_GRAD + f] += w * gout
+                    d_alpha = T * gf - S / (1.0 - alpha)
+                    S += w * gf
+                    if e <= alpha_max:
+                        dq = d_alpha * alpha
+                        fdx, fdy = np.float64(dx), np.float64(dy)
+                        pair_grad[k, 0] += dq * (a * fdx + b * fdy)
+                        pair_grad[k, 1] += dq * (c * fdy + b * fdx)
+                        pair_grad[k, 2] += dq * (-0.5 * fdx * fdx)
+                        pair_grad[k, 3] += dq * (-fdx * fdy)
+                        pair_grad[k, 4] += dq * (-0.5 * fdy * fdy)
+                        pair_grad[k, 5] += dq
+
+
+def _threads() -> None:
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _np(x: Tensor) -> np.ndarray:
+    return x.detach().contiguous().numpy()
+
+
+class _Composite(torch.autograd.Function):
+    """Image [H,W,F+1] (features composited, then alpha) of depth-sorted, tile-binned 2D Gaussians."""
+
+    @staticmethod
+    def forward(ctx, means2d: Tensor, conics: Tensor, log_o: Tensor, feats: Tensor, cut: Tensor,
+                offsets: Tensor, gids: Tensor, width: int, height: int) -> Tensor:
+        dtype = means2d.dtype
+        tiles_x = (width + TILE - 1) // TILE
+        arrays = [_np(means2d), _np(conics), _np(log_o), _np(cut), _np(feats)]
+        xs = np.arange(width, dtype=arrays[0].dtype)
+        ys = np.arange(height, dtype=arrays[0].dtype)
+        out = np.zeros((height, width, feats.shape[1] + 1), dtype=arrays[0].dtype)
+        t_final = np.ones((height, width), dtype=arrays[0].dtype)
+        last = np.zeros((height, width), dtype=np.int64)
+        one, alpha_max, t_min = (arrays[0].dtype.type(v) for v in (1.0, ALPHA_MAX, T_MIN))
+        off, gid = _np(offsets), _np(gids)
+        _threads()
+        with numba.parallel_chunksize(1):
+            _forward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, TILE,
+                     one, alpha_max, t_min, out, t_final, last)
+        ctx.state = (off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, means2d.shape[0])
+        return torch.from_numpy(out).to(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, n = ctx.state
+        n_feat = arrays[4].shape[1]
+        pair_grad = np.zeros((gid.shape[0], N_GRAD + n_feat), dtype=np.float64)
+        g = grad_out.detach().contiguous().to(torch.from_numpy(arrays[0][:0]).dtype).numpy()
+        _threads()
+        with numba.parallel_chunksize(1):
+            _backward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, TILE,
+                      one, alpha_max, g, t_final, last, pair_grad)
+        per = torch.zeros(n, N_GRAD + n_feat, dtype=torch.float64)
+        per.index_add_(0, torch.from_numpy(gid), torch.from_numpy(pair_grad))
+        dtype = grad_out.dtype
+        return (per[:, 0:2].to(dtype), per[:, 2:5].to(dtype), per[:, 5].to(dtype), per[:, N_GRAD:].to(dtype),
+                None, None, None, None, None)
+
+
+def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, height: int
+           ) -> tuple[Tensor, Tensor, Tensor]:
+    """Colour [H,W,3] (over black), alpha [H,W,1] and alpha-weighted depth [H,W,1]."""
+    if proj.means2d.device.type != "cpu":
+        raise InputError("rasteriser backend 'numba' runs on the CPU only; use backend torch or gsplat on "
+                         f"{proj.means2d.device}")
+    tiles_x, tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
+    tile_id, gid = bin_to_tiles(proj, width, height, TILE)
+    counts = torch.bincount(tile_id, minlength=tiles_x * tiles_y)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+    log_o = log_opacity(opacities)
+    feats = torch.cat([colors, proj.depths[:, None]], dim=1)
+    img = _Composite.apply(proj.means2d, proj.conics, log_o, feats, cutoff_q(log_o), offsets, gid,
+                           width, height)
+    return img[..., :3], img[..., 4:5], img[..., 3:4]
