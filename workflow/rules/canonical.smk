@@ -14,6 +14,7 @@ rule train_canonical:
         lips="results/{dataset}/face/lips.npy",
         track="results/{dataset}/fit/track.npz",
         split="results/{dataset}/split.json",
+        trainable="results/{dataset}/fit/trainable.json",  # the check before training (notices) runs first
         points=canonical_points,
         code=code("canonical", "splat", "data", "audio.windowing", "io"),
     output:
