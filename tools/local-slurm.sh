@@ -4,6 +4,9 @@
 #   sudo tools/local-slurm.sh start     installs (Debian: slurm-wlm, munge, slurmdbd, mariadb-server) if
 #                                       missing, writes the configs under /etc/slurm, starts munged,
 #                                       MariaDB, slurmdbd, slurmctld, slurmd; waits until the node is idle
+#   sudo tools/local-slurm.sh start-no-accounting
+#                                       the same without slurmdbd (AccountingStorageType=none: sacct
+#                                       cannot answer), as small clusters have it; restarts slurmctld
 #   sudo tools/local-slurm.sh stop      stops the daemons it started (by their pid files)
 #   tools/local-slurm.sh status         sinfo and the accounting cluster
 # One partition 'debug' (the default) with this machine as its node: all its CPUs, its memory less 1 GB.
@@ -27,6 +30,25 @@ install_packages() {
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]}"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+ACCOUNTING=slurmdbd
+
+accounting_lines() {
+    if [ "$ACCOUNTING" = slurmdbd ]; then
+        printf 'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\n'
+        printf 'AccountingStorageTRES=cpu,mem,gres/gpu\n'
+    else
+        printf 'AccountingStorageType=accounting_storage/none\n'
+    fi
+}
+
+restart_ctld() {  # the accounting storage type is read at start only
+    if [ -f "$RUN/slurmctld.pid" ] && kill -0 "$(cat "$RUN/slurmctld.pid")" 2>/dev/null; then
+        kill "$(cat "$RUN/slurmctld.pid")"
+        for _ in $(seq 30); do kill -0 "$(cat "$RUN/slurmctld.pid")" 2>/dev/null || break; sleep 1; done
+        rm -f "$RUN/slurmctld.pid"
     fi
 }
 
@@ -59,9 +81,7 @@ SelectTypeParameters=CR_Core_Memory
 EnforcePartLimits=ALL
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
-AccountingStorageTRES=cpu,mem,gres/gpu
+$(accounting_lines)
 # sacct shows the comment Snakemake's SLURM plugin gives each job (rule_<name>_wildcards_...).
 AccountingStoreFlags=job_comment
 MinJobAge=300
@@ -106,6 +126,21 @@ start() {
         runuser -u munge -- /usr/sbin/munged
         wait_for 20 munged munge -n
     fi
+    if [ "$ACCOUNTING" = slurmdbd ]; then
+        start_accounting
+    fi
+    if [ -f "$RUN/slurmctld.pid" ] && kill -0 "$(cat "$RUN/slurmctld.pid")" 2>/dev/null; then
+        scontrol reconfigure  # already running: read the config written above
+    else
+        slurmctld
+    fi
+    wait_for 60 slurmctld scontrol ping
+    [ -f "$RUN/slurmd.pid" ] && kill -0 "$(cat "$RUN/slurmd.pid")" 2>/dev/null || slurmd
+    wait_for 60 "node $NODE idle" sh -c "sinfo -h -n $NODE -o %t | grep -qE '^(idle|mix|alloc)'"
+    status
+}
+
+start_accounting() {
     # MariaDB with the accounting database and its user
     if ! mysqladmin ping >/dev/null 2>&1; then
         mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
@@ -122,15 +157,6 @@ start() {
     for user in root ${SUDO_USER:-} $(logname 2>/dev/null || true); do
         sacctmgr -i -Q add user "$user" Account="$CLUSTER" Cluster="$CLUSTER" >/dev/null 2>&1 || true
     done
-    if [ -f "$RUN/slurmctld.pid" ] && kill -0 "$(cat "$RUN/slurmctld.pid")" 2>/dev/null; then
-        scontrol reconfigure  # already running: read the config written above
-    else
-        slurmctld
-    fi
-    wait_for 60 slurmctld scontrol ping
-    [ -f "$RUN/slurmd.pid" ] && kill -0 "$(cat "$RUN/slurmd.pid")" 2>/dev/null || slurmd
-    wait_for 60 "node $NODE idle" sh -c "sinfo -h -n $NODE -o %t | grep -qE '^(idle|mix|alloc)'"
-    status
 }
 
 stop() {
@@ -148,11 +174,15 @@ stop() {
 
 status() {
     sinfo -o "%P %a %D %c %m %G %l %t %N"
+    scontrol show config | grep -E '^AccountingStorageType'
     sacctmgr -n list cluster format=cluster,controlhost 2>/dev/null || echo "no accounting (slurmdbd not answering)"
 }
 
 case "${1:-}" in
-    start) start ;;
+    start)
+        if grep -q "accounting_storage/none" /etc/slurm/slurm.conf 2>/dev/null; then restart_ctld; fi
+        start ;;
+    start-no-accounting) ACCOUNTING=none; need_root start; restart_ctld; start ;;
     stop) stop ;;
     status) status ;;
     *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

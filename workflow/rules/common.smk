@@ -296,8 +296,6 @@ def check_cluster_fit():
     from gtalker import cluster
 
     status = getattr(workflow.executor_settings, "status_command", None)
-    if status != "squeue" and not cluster.accounting_enabled():
-        raise WorkflowError(cluster.NO_ACCOUNTING)
     jobs = [job for job in workflow.dag.needrun_jobs() if not job.is_local]
     requests = [cluster.request_of(job.rule.name, job.resources, job.threads) for job in jobs]
     try:
@@ -305,8 +303,11 @@ def check_cluster_fit():
     except RuntimeError as err:
         raise WorkflowError(f"SLURM executor: {err}") from None
     bad = cluster.problems(requests, partitions)
-    if bad:
-        raise WorkflowError(cluster.fix_hint(bad))
+    messages = [cluster.fix_hint(bad)] if bad else []
+    if status != "squeue" and not cluster.accounting_enabled():
+        messages.append(cluster.NO_ACCOUNTING)
+    if messages:
+        raise WorkflowError("\n".join(messages))
 
 
 def print_summary():
