@@ -18,7 +18,7 @@ ABLATION = [("psnr_face", "PSNR face dB", 2, True), ("ssim_face", "SSIM face", 4
             ("train_seconds", "train min", 1, False)]
 STYLE = ("body{font-family:sans-serif;font-size:14px;margin:16px}table{border-collapse:collapse}"
          "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f2f2f2}"
-         "td.l{text-align:left}.better{color:#1a7f37}.worse{color:#c62828}.none{color:#777}")
+         "td.l,th.l{text-align:left}.better{color:#1a7f37}.worse{color:#c62828}.none{color:#777}")
 
 
 def page(title: str, body: str) -> str:
@@ -62,7 +62,7 @@ def ablation_html(metrics_paths: Sequence[str], variants: dict[str, dict], out: 
     body = [f"<p>Each variant against <b>{html.escape(ref)}</b> (difference in brackets; green = better, "
             "red = worse). Changes are the variant's overrides of the top-level canonical/talker settings.</p>"]
     for dataset in dict.fromkeys(d for d, _ in rows):
-        body.append(f"<h3>{html.escape(dataset)}</h3><table><tr><th>variant</th><th>changes</th>"
+        body.append(f"<h3>{html.escape(dataset)}</h3><table><tr><th class='l'>variant</th><th class='l'>changes</th>"
                     + "".join(f"<th>{h}</th>" for _, h, _, _ in ABLATION) + "</tr>")
         base = rows.get((dataset, ref), {})
         for name in names:
@@ -81,8 +81,8 @@ def ablation_html(metrics_paths: Sequence[str], variants: dict[str, dict], out: 
                 cls = ""
                 if name != ref and ref_value is not None:
                     diff = (value - ref_value) * scale
-                    text += f" ({diff:+.{digits}f})"
-                    if abs(diff) >= 10 ** -digits:
+                    if abs(diff) >= 10 ** -digits:  # unchanged figures stay plain
+                        text += f" ({diff:+.{digits}f})"
                         cls = " class='better'" if (diff > 0) == higher else " class='worse'"
                 cells.append(f"<td{cls}>{text}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
