@@ -2,6 +2,11 @@
 
 CPU (always): the tile-based torch backend, forward and forward+backward, at 128x128 with 5k Gaussians on
 2 threads, against the brute-force reference in the same run (time ratio and max abs difference).
+CPU backends side by side (always): torch tiles vs numba tiles at 128/256/512 px with the default
+model's Gaussian count (18k), forward and forward+backward, the two backends alternating within each
+repeat (the machine may be shared: only ratios within one run mean much); their max abs difference
+(and against the brute-force reference at the smallest size) and the largest gradient difference
+relative to the torch backend's largest gradient.
 GPU (when CUDA is available): gsplat vs inria vs torch at 512x512 with 40k Gaussians, forward and
 forward+backward, and their mutual agreement (mean absolute colour difference).
 
@@ -134,6 +139,65 @@ def cpu_figures(args) -> dict:
     return res
 
 
+def _step(scene, K, V, size, backend, backward: bool) -> tuple[float, float, dict]:
+    """Wall and process-CPU ms of one render (+ backward), and the leaves (with .grad when backward)."""
+    bg = torch.full((size, size, 3), 0.3)
+    params = {k: v.clone().requires_grad_(backward) for k, v in scene.items()}
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = rasterize(params["means"], params["quats"], params["scales"], params["opacities"], params["colors"],
+                    K, V, size, size, background=bg, backend=backend)
+    if backward:
+        (out.color.sum() + 0.5 * out.alpha.sum() + 0.1 * out.depth.sum()).backward()
+    return (time.perf_counter() - t0) * 1000.0, (time.process_time() - c0) * 1000.0, params
+
+
+def cpu_backends(args) -> dict:
+    """torch vs numba tiles per size: median times (alternating backends in every repeat), ratios, agreement."""
+    torch.set_num_threads(args.threads)
+    dev = torch.device("cpu")
+    scene = scene_tensors(args.compare_gaussians, args.head, dev)
+    names = ("torch", "numba")
+    res: dict = {"n_gaussians": int(scene["means"].shape[0]), "threads": torch.get_num_threads(),
+                 "repeats": args.compare_repeats, "load_average_start": list(os.getloadavg()), "sizes": {}}
+    for size in args.compare_sizes:
+        K, V = camera(size, dev)
+        imgs = {b: render(scene, K, V, size, b) for b in names}
+        fig: dict = {"max_abs_diff_numba_vs_torch": {f: float((getattr(imgs["numba"], f) - getattr(imgs["torch"], f))
+                                                              .abs().max()) for f in ("color", "alpha", "depth")}}
+        if size == min(args.compare_sizes):
+            ref = render(scene, K, V, size, "reference")
+            fig["max_abs_diff_vs_reference"] = {
+                b: {f: float((getattr(imgs[b], f) - getattr(ref, f)).abs().max()) for f in ("color", "alpha", "depth")}
+                for b in names}
+        wall: dict = {(b, m): [] for b in names for m in ("forward", "fwd_bwd")}
+        cpu: dict = {(b, m): [] for b in names for m in ("forward", "fwd_bwd")}
+        grads = {}
+        for r in range(args.compare_repeats + 1):
+            for b in (names if r % 2 == 0 else names[::-1]):
+                for mode, backward in (("forward", False), ("fwd_bwd", True)):
+                    w, c, params = _step(scene, K, V, size, b, backward)
+                    if r > 0:  # the first repeat warms up (numba loads its compiled kernels)
+                        wall[(b, mode)].append(w)
+                        cpu[(b, mode)].append(c)
+                    if backward:
+                        grads[b] = {k: v.grad for k, v in params.items()}
+        for b in names:
+            for mode in ("forward", "fwd_bwd"):
+                fig[f"{b}_{mode}_ms"] = round(statistics.median(wall[(b, mode)]), 2)
+                fig[f"{b}_{mode}_cpu_ms"] = round(statistics.median(cpu[(b, mode)]), 2)
+        for mode in ("forward", "fwd_bwd"):
+            fig[f"speedup_{mode}"] = round(fig[f"torch_{mode}_ms"] / fig[f"numba_{mode}_ms"], 2)
+            fig[f"speedup_{mode}_cpu"] = round(fig[f"torch_{mode}_cpu_ms"] / fig[f"numba_{mode}_cpu_ms"], 2)
+        fig["numba_fps_forward"] = round(1000.0 / fig["numba_forward_ms"], 1)
+        fig["max_grad_diff_rel"] = {k: float((grads["numba"][k] - grads["torch"][k]).abs().max()
+                                             / grads["torch"][k].abs().max().clamp_min(1e-12)) for k in scene}
+        res["sizes"][str(size)] = fig
+    res["load_average_end"] = list(os.getloadavg())
+    res["numba_exact"] = all(max(f["max_abs_diff_numba_vs_torch"].values()) <= 1e-5
+                             and max(f["max_grad_diff_rel"].values()) <= 1e-4 for f in res["sizes"].values())
+    return res
+
+
 def gpu_figures(args) -> dict:
     if not torch.cuda.is_available():
         return {"available": False, "note": "no CUDA device: GPU figures not measured"}
@@ -168,12 +232,30 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--ref-repeats", type=int, default=2)
+    p.add_argument("--compare-sizes", type=int, nargs="+", default=[128, 256, 512])
+    p.add_argument("--compare-gaussians", type=int, default=18000, help="the default model's count")
+    p.add_argument("--compare-repeats", type=int, default=3)
+    p.add_argument("--skip-reference", action="store_true", help="skip the torch vs brute-force figures")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = p.parse_args()
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
-              "cpu": cpu_figures(args), "gpu": gpu_figures(args)}
+              "cpu_backends": cpu_backends(args),
+              "cpu": {} if args.skip_reference else cpu_figures(args), "gpu": gpu_figures(args)}
+    cb = result["cpu_backends"]
+    print(f"CPU backends, {cb['n_gaussians']} Gaussians, {cb['threads']} threads, median of {cb['repeats']} "
+          f"(load average {cb['load_average_start'][0]:.1f}):")
+    for size, f in cb["sizes"].items():
+        print(f"  {size:>4s} px: forward torch {f['torch_forward_ms']:.1f} / numba {f['numba_forward_ms']:.1f} ms "
+              f"({f['speedup_forward']:.1f}x), forward+backward torch {f['torch_fwd_bwd_ms']:.1f} / numba "
+              f"{f['numba_fwd_bwd_ms']:.1f} ms ({f['speedup_fwd_bwd']:.1f}x); max |diff| "
+              f"{max(f['max_abs_diff_numba_vs_torch'].values()):.2e}, grad rel {max(f['max_grad_diff_rel'].values()):.2e}")
+    print(f"  numba exact (<= 1e-5 image, <= 1e-4 relative gradient): {cb['numba_exact']}")
     c = result["cpu"]
+    if not c:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     print(f"CPU {c['size']}x{c['size']}, {c['n_gaussians']} Gaussians ({c['tile_pairs']} tile pairs, "
           f"mean radius {c['mean_radius_px']:.1f} px), {c['threads']} threads:")
     print(f"  torch tiles : forward {c['torch_forward_ms']:.1f} ms, forward+backward {c['torch_fwd_bwd_ms']:.1f} ms "
