@@ -193,3 +193,19 @@ def test_bad_shapes_raise():
         rasterize(means, quats, scales, opacities, colors, K, V, 8, 8, background=torch.zeros(4, 4, 3))
     with pytest.raises(ValueError, match="backend"):
         rasterize(means, quats, scales, opacities, colors, K, V, 8, 8, backend="opengl")
+
+
+def test_numba_binning_equals_torch_binning():
+    """The numba counting sort gives the torch tile lists exactly (same boxes, same front-to-back order)."""
+    from gtalker.splat.backends.numba_tiles import TILE, _bin, _np
+    from gtalker.splat.backends.torch_tiles import bin_to_tiles
+
+    scene = random_scene(300, 12)
+    K, V = camera(53, 37)
+    proj = project(*scene[:4], K, V, 53, 37)
+    tile_id, gid = bin_to_tiles(proj, 53, 37)
+    idx = torch.nonzero(proj.visible).squeeze(1)
+    order = idx[torch.argsort(proj.depths[idx], stable=True)]
+    offsets, gids = _bin(_np(order), _np(proj.means2d), _np(proj.extents), 53, 37, TILE, 4, 12)
+    assert torch.equal(torch.from_numpy(gids), gid)
+    assert torch.equal(torch.from_numpy(offsets[1:] - offsets[:-1]), torch.bincount(tile_id, minlength=12))

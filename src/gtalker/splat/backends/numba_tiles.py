@@ -1,7 +1,7 @@
 """Tile rasteriser compiled with numba for the CPU, forward and backward (a torch.autograd.Function).
 
 The same maths as the torch tile backend (backends.common): Gaussians depth-sorted and binned to 16x16
-tiles (torch_tiles.bin_to_tiles), every pixel composites its tile's list front to back with
+tiles (the boxes of torch_tiles.bin_to_tiles, by a counting sort here), every pixel composites its tile's list front to back with
 q = (-a/2 dx^2) + (-c/2 dy^2 + ln o) + (-b dx) dy, alpha = min(0.99, exp q) where q >= cutoff, and stops
 before the Gaussian that would bring the transmittance T below 1e-4. The forward pass also keeps, per
 pixel, the final T and the end of its list; the backward pass walks each pixel's list back to front,
@@ -28,10 +28,57 @@ from torch import Tensor
 
 from gtalker.common import InputError
 from gtalker.splat.backends.common import T_MIN, cutoff_q, log_opacity
-from gtalker.splat.backends.torch_tiles import TILE, bin_to_tiles
+from gtalker.splat.backends.torch_tiles import TILE
 from gtalker.splat.geometry import ALPHA_MAX, Projection
 
 N_GRAD = 6  # per pair: d means2d (2), d conic (3), d ln o (1); then the feature gradients
+
+
+@njit(cache=True, nogil=True)
+def _bin(order, means2d, extents, width, height, tile, tiles_x, n_tiles):  # pragma: no cover - compiled
+    """Tile offsets [n_tiles+1] and Gaussian ids of every (tile, Gaussian) pair, by tile then in `order`
+    (front to back): a counting sort, with the boxes of torch_tiles.bin_to_tiles."""
+    n = order.shape[0]
+    box = np.empty((n, 4), dtype=np.int64)
+    counts = np.zeros(n_tiles + 1, dtype=np.int64)
+    for i in range(n):
+        g = order[i]
+        u, v, ex, ey = means2d[g, 0], means2d[g, 1], extents[g, 0], extents[g, 1]
+        j0 = int(min(max(np.ceil(u - ex), 0), width - 1)) // tile
+        j1 = int(min(max(np.floor(u + ex), 0), width - 1)) // tile
+        i0 = int(min(max(np.ceil(v - ey), 0), height - 1)) // tile
+        i1 = int(min(max(np.floor(v + ey), 0), height - 1)) // tile
+        box[i, 0], box[i, 1], box[i, 2], box[i, 3] = j0, j1, i0, i1
+        for ty in range(i0, i1 + 1):
+            for tx in range(j0, j1 + 1):
+                counts[ty * tiles_x + tx + 1] += 1
+    offsets = np.cumsum(counts)
+    fill = offsets[:-1].copy()
+    gids = np.empty(offsets[-1], dtype=np.int64)
+    for i in range(n):
+        for ty in range(box[i, 2], box[i, 3] + 1):
+            for tx in range(box[i, 0], box[i, 1] + 1):
+                t = ty * tiles_x + tx
+                gids[fill[t]] = order[i]
+                fill[t] += 1
+    return offsets, gids
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather(start, end, gids, means2d, conics, log_o, cut, feats, half):  # pragma: no cover - compiled
+    """A tile's Gaussians as contiguous arrays: centre, -a/2, -c/2, -b, ln o, cutoff, features."""
+    m = end - start
+    par = np.empty((m, 7), dtype=means2d.dtype)
+    fe = np.empty((m, feats.shape[1]), dtype=feats.dtype)
+    for i in range(m):
+        g = gids[start + i]
+        par[i, 0], par[i, 1] = means2d[g, 0], means2d[g, 1]
+        par[i, 2] = -(conics[g, 0] * half)
+        par[i, 3] = -(conics[g, 2] * half)
+        par[i, 4] = -conics[g, 1]
+        par[i, 5], par[i, 6] = log_o[g], cut[g]
+        fe[i] = feats[g]
+    return par, fe
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -45,6 +92,7 @@ def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x,
         start, end = offsets[t], offsets[t + 1]
         if start == end:
             continue
+        par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
         y0 = (t // tiles_x) * tile
         x0 = (t % tiles_x) * tile
         acc = np.zeros(n_feat + 1, dtype=out.dtype)
@@ -52,14 +100,12 @@ def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x,
             for px in range(x0, min(x0 + tile, width)):
                 acc[:] = 0
                 T = one
-                stop = start
-                for k in range(start, end):
-                    g = gids[k]
-                    dx = xs[px] - means2d[g, 0]
-                    dy = ys[py] - means2d[g, 1]
-                    q = (-(conics[g, 0] * half) * dx * dx) + (-(conics[g, 2] * half) * dy * dy + log_o[g]) \
-                        + (-conics[g, 1] * dx) * dy
-                    if not q >= cut[g]:
+                stop = 0
+                for i in range(end - start):
+                    dx = xs[px] - par[i, 0]
+                    dy = ys[py] - par[i, 1]
+                    q = (par[i, 2] * dx * dx) + (par[i, 3] * dy * dy + par[i, 5]) + (par[i, 4] * dx) * dy
+                    if not q >= par[i, 6]:
                         continue
                     alpha = min(alpha_max, math.exp(q))
                     t_next = T * (one - alpha)
@@ -67,14 +113,14 @@ def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x,
                         break
                     w = alpha * T
                     for f in range(n_feat):
-                        acc[f] += w * feats[g, f]
+                        acc[f] += w * fe[i, f]
                     acc[n_feat] += w
                     T = t_next
-                    stop = k + 1
+                    stop = i + 1
                 for f in range(n_feat + 1):
                     out[py, px, f] = acc[f]
                 t_final[py, px] = T
-                last[py, px] = stop
+                last[py, px] = start + stop
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -85,9 +131,10 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
     height, width = grad_out.shape[0], grad_out.shape[1]
     half = one / (one + one)
     for t in prange(n_tiles):
-        start = offsets[t]
-        if start == offsets[t + 1]:
+        start, end = offsets[t], offsets[t + 1]
+        if start == end:
             continue
+        par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
         y0 = (t // tiles_x) * tile
         x0 = (t % tiles_x) * tile
         for py in range(y0, min(y0 + tile, height)):
@@ -95,30 +142,30 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
                 g_alpha = np.float64(grad_out[py, px, n_feat])
                 T = np.float64(t_final[py, px])
                 S = 0.0
-                for k in range(last[py, px] - 1, start - 1, -1):
-                    g = gids[k]
-                    dx = xs[px] - means2d[g, 0]
-                    dy = ys[py] - means2d[g, 1]
-                    a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
-                    q = (-(a * half) * dx * dx) + (-(c * half) * dy * dy + log_o[g]) + (-b * dx) * dy
-                    if not q >= cut[g]:
+                for i in range(last[py, px] - 1 - start, -1, -1):
+                    dx = xs[px] - par[i, 0]
+                    dy = ys[py] - par[i, 1]
+                    q = (par[i, 2] * dx * dx) + (par[i, 3] * dy * dy + par[i, 5]) + (par[i, 4] * dx) * dy
+                    if not q >= par[i, 6]:
                         continue
                     e = math.exp(q)
                     alpha = np.float64(min(alpha_max, e))
                     T = T / (1.0 - alpha)
                     w = alpha * T
+                    k = start + i
                     gf = g_alpha
                     for f in range(n_feat):
                         gout = np.float64(grad_out[py, px, f])
-                        gf += gout * feats[g, f]
+                        gf += gout * fe[i, f]
                         pair_grad[k, N_GRAD + f] += w * gout
                     d_alpha = T * gf - S / (1.0 - alpha)
                     S += w * gf
                     if e <= alpha_max:
                         dq = d_alpha * alpha
                         fdx, fdy = np.float64(dx), np.float64(dy)
-                        pair_grad[k, 0] += dq * (a * fdx + b * fdy)
-                        pair_grad[k, 1] += dq * (c * fdy + b * fdx)
+                        ha, hc, nb = np.float64(par[i, 2]), np.float64(par[i, 3]), np.float64(par[i, 4])
+                        pair_grad[k, 0] -= dq * (2.0 * ha * fdx + nb * fdy)
+                        pair_grad[k, 1] -= dq * (2.0 * hc * fdy + nb * fdx)
                         pair_grad[k, 2] += dq * (-0.5 * fdx * fdx)
                         pair_grad[k, 3] += dq * (-fdx * fdy)
                         pair_grad[k, 4] += dq * (-0.5 * fdy * fdy)
@@ -180,9 +227,12 @@ def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, heig
         raise InputError("rasteriser backend 'numba' runs on the CPU only; use backend torch or gsplat on "
                          f"{proj.means2d.device}")
     tiles_x, tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
-    tile_id, gid = bin_to_tiles(proj, width, height, TILE)
-    counts = torch.bincount(tile_id, minlength=tiles_x * tiles_y)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+    with torch.no_grad():
+        idx = torch.nonzero(proj.visible).squeeze(1)
+        order = idx[torch.argsort(proj.depths[idx], stable=True)]
+    off, gid = _bin(_np(order), _np(proj.means2d), _np(proj.extents), width, height, TILE, tiles_x,
+                    tiles_x * tiles_y)
+    offsets, gid = torch.from_numpy(off), torch.from_numpy(gid)
     log_o = log_opacity(opacities)
     feats = torch.cat([colors, proj.depths[:, None]], dim=1)
     img = _Composite.apply(proj.means2d, proj.conics, log_o, feats, cutoff_q(log_o), offsets, gid,
