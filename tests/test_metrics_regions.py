@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from gtalker.common import write_json
 from gtalker.io.audio import write_wav
@@ -65,6 +66,15 @@ def test_region_helpers() -> None:
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     assert masked_ssim(img, img, m) == pytest.approx(1.0)
+    noisy = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+    from gtalker.imaging import ssim_map
+
+    full = ssim_map(*(torch.from_numpy(x.astype(np.float64)).permute(2, 0, 1)[None] for x in (noisy, img)),
+                    data_range=255.0, border="valid")[0].mean(dim=0).numpy()
+    edge = np.zeros((64, 64), bool)
+    edge[0:12, 40:64] = True  # a region at the image's corner
+    for region in (m, edge):
+        assert masked_ssim(noisy, img, region) == pytest.approx(full[region[5:-5, 5:-5]].mean(), abs=1e-9)
     other = img.copy()
     other[~m] = 0  # outside the region changes nothing inside it
     assert region_metrics(other, img, m)["psnr"] > 100

@@ -48,10 +48,16 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Mean SSIM (uint8 range, gtalker.imaging's valid-border map, averaged over channels) over the window
     centres inside `mask`."""
     r = (WINDOW - 1) // 2
-    inner = np.asarray(mask, bool)[r:mask.shape[0] - r, r:mask.shape[1] - r]
-    if not inner.any():
+    mask = np.asarray(mask, bool)
+    if not mask[r:mask.shape[0] - r, r:mask.shape[1] - r].any():
         return float("nan")
-    smap = ssim_map(_bchw(a), _bchw(b), data_range=255.0, border="valid")[0].mean(dim=0).numpy()
+    # only the mask's box grown by the window's radius: the same map values at the same centres
+    ys, xs = np.nonzero(mask)
+    y0, y1 = max(0, ys.min() - r), min(mask.shape[0], ys.max() + 1 + r)
+    x0, x1 = max(0, xs.min() - r), min(mask.shape[1], xs.max() + 1 + r)
+    inner = mask[y0:y1, x0:x1][r:y1 - y0 - r, r:x1 - x0 - r]
+    smap = ssim_map(_bchw(a[y0:y1, x0:x1]), _bchw(b[y0:y1, x0:x1]), data_range=255.0,
+                    border="valid")[0].mean(dim=0).numpy()
     return float(smap[inner].mean())
 
 
