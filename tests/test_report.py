@@ -97,6 +97,13 @@ def test_report_opens_in_chromium_with_plots_and_videos(report_html: Path, tmp_p
         want = {Path(p).name for ps in PLOTS.values() for p in ps}
         assert want <= set(shown), f"plots never shown: {want - set(shown)}"
         assert all(shown[n] for n in want), f"blank on screen: {[n for n in want if not shown[n]]}"
+        # The warnings table opens as a page of its own.
+        page.evaluate(f"{LINK}('Results')?.click()")
+        page.wait_for(f"!!{LINK}('Warnings')")
+        page.evaluate(f"{LINK}('Warnings').click()")
+        page.wait_for(f"{EYES}.length")
+        page.evaluate(f"{EYES}[0].click()")
+        assert page.wait_for("document.querySelector('iframe')?.src.startsWith('data:text/html') || null")
         page.evaluate(f"{LINK}('Results')?.click()")
         page.wait_for(f"!!{LINK}('Videos')")
         page.evaluate(f"{LINK}('Videos').click()")

@@ -96,8 +96,8 @@ def ablation_html(metrics_paths: Sequence[str], variants: dict[str, dict], out: 
 def warnings_html(paths: Sequence[str], datasets: Sequence[str], out: str | os.PathLike) -> None:
     """Every dataset's warnings.json (decisions about the input that change the result) as one table."""
     body = ["<p>What the pipeline decided about each input video that changes the result "
-            "(results/&lt;dataset&gt;/warnings.json).</p><table><tr><th>dataset</th><th>step</th><th>code</th>"
-            "<th>what happened</th></tr>"]
+            "(results/&lt;dataset&gt;/warnings.json).</p><table><tr><th class='l'>dataset</th><th class='l'>step</th>"
+            "<th class='l'>code</th><th class='l'>what happened</th></tr>"]
     for dataset, path in zip(datasets, paths):
         data = read_json(path)
         items = data.get("warnings") if isinstance(data, dict) else data
