@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import ffmpeg
 from gtalker.common import read_json, write_json
 from gtalker.crop import ZOOM, Crop, centre_crop, choose_crop, cut_share, head_box
 from gtalker.demo import build_geometry, make_truth, render_frame
@@ -101,6 +103,22 @@ def test_portrait_clip_keeps_the_whole_head(tmp_path: Path) -> None:
         centre = cv2.resize(source[960 - side // 2:960 + side // 2, 540 - side // 2:540 + side // 2], (256, 256),
                             interpolation=cv2.INTER_AREA)
     assert np.abs(first - chosen).mean() < 4 < np.abs(first - centre).mean()
+    # the same clip as a phone stores it: landscape pixels with a display rotation; decoded upright
+    coded, rotated = tmp_path / "coded.mp4", tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(video), "-vf", "transpose=1", "-c:v", "libx264",
+                    "-crf", "18", str(coded)], check=True)
+    tagged = subprocess.run([ffmpeg(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(coded),
+                             "-c", "copy", str(rotated)], capture_output=True)
+    if tagged.returncode != 0:
+        pytest.skip("this ffmpeg cannot tag a display rotation")
+    info = probe(rotated)
+    assert (info["width"], info["height"]) == (H, W)
+    write_json(tmp_path / "rotated.json", info)
+    meta = run_frames(str(rotated), str(tmp_path / "rotated.json"), str(tmp_path / "rot_frames"),
+                      str(tmp_path / "rot_frames.json"), 25, 256, None, None, 95, Notices("extract_frames"),
+                      allow_short=True)
+    assert meta["crop"] == crop
+    assert np.abs(read_frame(tmp_path / "rot_frames", 0).astype(np.float32) - first).mean() < 3
 
 
 def test_centre_crop_option_and_notice_when_no_face(tmp_path: Path) -> None:

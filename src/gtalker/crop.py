@@ -73,7 +73,8 @@ def decode_samples(video: str, times: list[float]) -> list[np.ndarray]:
             cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{t:.3f}", "-i", video,
                    "-map", "0:v:0", "-frames:v", "1", str(out)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            img = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) if proc.returncode == 0 else None
+            ok = proc.returncode == 0 and out.is_file()  # a time past the last frame decodes nothing
+            img = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) if ok else None
             if img is not None:
                 frames.append(img)
     if not frames:
