@@ -124,3 +124,67 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
     if bg is not None:
         color = color + (1.0 - alpha) * bg
     return RenderOutput(color=color, alpha=alpha, depth=depth, means2d=means2d, radii=radii)
+
+
+def rasterize_batch(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
+                    K: Tensor, viewmat: Tensor, width: int, height: int, background: Tensor | None = None,
+                    sh_degree: int | None = None, backend: str = "auto", near: float = 0.01) -> RenderOutput:
+    """Render B cameras in one call (like gsplat's batched viewmats/Ks).
+
+    K [B,3,3], viewmat [B,4,4]; every Gaussian attribute either per frame ([B,N,...]) or shared ([N,...]);
+    background [B,H,W,3], [H,W,3], [3] or None. The RenderOutput's fields gain a leading B (color
+    [B,H,W,3], alpha/depth [B,H,W,1], means2d [B,N,2] whose .grad is kept, radii [B,N]). With numba all the
+    frames' tiles go through one kernel call (its costs paid once, the threads shared by all tiles); the
+    other backends render frame by frame (gsplat and inria without a kept means2d .grad).
+    """
+    if K.ndim != 3 or viewmat.ndim != 3 or K.shape[0] != viewmat.shape[0]:
+        raise ValueError(f"rasterize_batch: K must be [B,3,3] and viewmat [B,4,4], got {tuple(K.shape)}, "
+                         f"{tuple(viewmat.shape)}")
+    b_n = K.shape[0]
+    per_frame = {"means": 3, "quats": 3, "scales": 3, "opacities": 2, "colors": 3 if sh_degree is None else 4}
+    given = {"means": means, "quats": quats, "scales": scales, "opacities": opacities, "colors": colors}
+
+    def frame(name: str, b: int) -> Tensor:
+        x = given[name]
+        return x[b] if x.ndim == per_frame[name] else x
+
+    if background is not None and background.ndim == 4:
+        bgs = [background[b] for b in range(b_n)]
+    else:
+        bgs = [background] * b_n
+    name = resolve_backend(backend, means.device)
+    if name in ("gsplat", "inria"):
+        outs = [rasterize(*(frame(k, b) for k in given), K[b], viewmat[b], width, height, bgs[b], sh_degree,
+                          name, near) for b in range(b_n)]
+        return RenderOutput(*(torch.stack([getattr(o, f) for o in outs]) for f in
+                              ("color", "alpha", "depth", "means2d", "radii")))
+    projs, rgbs, opas = [], [], []
+    for b in range(b_n):
+        m, q, s, o, c = (frame(k, b) for k in given)
+        _check_inputs(m, q, s, o, c, K[b], viewmat[b], sh_degree)
+        Kb = K[b].to(device=m.device, dtype=m.dtype)
+        Vb = viewmat[b].to(device=m.device, dtype=m.dtype)
+        projs.append(project(m, q, s, o, Kb, Vb, width, height, near=near))
+        rgbs.append(eval_sh(sh_degree, c, m - camera_center(Vb)) if sh_degree is not None else c)
+        opas.append(o)
+    means2d = torch.stack([p.means2d for p in projs])
+    if means2d.requires_grad:
+        means2d.retain_grad()
+    for b, p in enumerate(projs):
+        p.means2d = means2d[b]
+    if name == "numba":
+        from gtalker.splat.backends import numba_tiles
+
+        color, alpha, depth = numba_tiles.render_batch(projs, rgbs, opas, width, height)
+    else:
+        from gtalker.splat.backends import reference, torch_tiles
+
+        impl = torch_tiles if name == "torch" else reference
+        color, alpha, depth = (torch.stack(x) for x in zip(*(impl.render(p, c, o, width, height)
+                                                             for p, c, o in zip(projs, rgbs, opas))))
+    bg = [_background(x, means, width, height) for x in bgs]
+    if any(x is not None for x in bg):
+        color = torch.stack([color[b] + (1.0 - alpha[b]) * bg[b] if bg[b] is not None else color[b]
+                             for b in range(b_n)])
+    return RenderOutput(color=color, alpha=alpha, depth=depth, means2d=means2d,
+                        radii=torch.stack([p.radii for p in projs]))

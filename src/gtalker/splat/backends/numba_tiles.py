@@ -86,15 +86,17 @@ def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x,
              one, alpha_max, t_min, out, t_final, last):  # pragma: no cover - compiled
     n_tiles = offsets.shape[0] - 1
     n_feat = feats.shape[1]
-    height, width = out.shape[0], out.shape[1]
+    height, width = out.shape[1], out.shape[2]
+    per_frame = tiles_x * ((height + tile - 1) // tile)
     half = one / (one + one)
     for t in prange(n_tiles):
         start, end = offsets[t], offsets[t + 1]
         if start == end:
             continue
         par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
-        y0 = (t // tiles_x) * tile
-        x0 = (t % tiles_x) * tile
+        b, tt = t // per_frame, t % per_frame
+        y0 = (tt // tiles_x) * tile
+        x0 = (tt % tiles_x) * tile
         acc = np.zeros(n_feat + 1, dtype=out.dtype)
         for py in range(y0, min(y0 + tile, height)):
             for px in range(x0, min(x0 + tile, width)):
@@ -118,9 +120,9 @@ def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x,
                     T = t_next
                     stop = i + 1
                 for f in range(n_feat + 1):
-                    out[py, px, f] = acc[f]
-                t_final[py, px] = T
-                last[py, px] = start + stop
+                    out[b, py, px, f] = acc[f]
+                t_final[b, py, px] = T
+                last[b, py, px] = start + stop
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -128,21 +130,23 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
               one, alpha_max, grad_out, t_final, last, pair_grad):  # pragma: no cover - compiled
     n_tiles = offsets.shape[0] - 1
     n_feat = feats.shape[1]
-    height, width = grad_out.shape[0], grad_out.shape[1]
+    height, width = grad_out.shape[1], grad_out.shape[2]
+    per_frame = tiles_x * ((height + tile - 1) // tile)
     half = one / (one + one)
     for t in prange(n_tiles):
         start, end = offsets[t], offsets[t + 1]
         if start == end:
             continue
         par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
-        y0 = (t // tiles_x) * tile
-        x0 = (t % tiles_x) * tile
+        b, tt = t // per_frame, t % per_frame
+        y0 = (tt // tiles_x) * tile
+        x0 = (tt % tiles_x) * tile
         for py in range(y0, min(y0 + tile, height)):
             for px in range(x0, min(x0 + tile, width)):
-                g_alpha = np.float64(grad_out[py, px, n_feat])
-                T = np.float64(t_final[py, px])
+                g_alpha = np.float64(grad_out[b, py, px, n_feat])
+                T = np.float64(t_final[b, py, px])
                 S = 0.0
-                for i in range(last[py, px] - 1 - start, -1, -1):
+                for i in range(last[b, py, px] - 1 - start, -1, -1):
                     dx = xs[px] - par[i, 0]
                     dy = ys[py] - par[i, 1]
                     q = (par[i, 2] * dx * dx) + (par[i, 3] * dy * dy + par[i, 5]) + (par[i, 4] * dx) * dy
@@ -155,7 +159,7 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
                     k = start + i
                     gf = g_alpha
                     for f in range(n_feat):
-                        gout = np.float64(grad_out[py, px, f])
+                        gout = np.float64(grad_out[b, py, px, f])
                         gf += gout * fe[i, f]
                         pair_grad[k, N_GRAD + f] += w * gout
                     d_alpha = T * gf - S / (1.0 - alpha)
@@ -181,19 +185,20 @@ def _np(x: Tensor) -> np.ndarray:
 
 
 class _Composite(torch.autograd.Function):
-    """Image [H,W,F+1] (features composited, then alpha) of depth-sorted, tile-binned 2D Gaussians."""
+    """Images [B,H,W,F+1] (features composited, then alpha) of depth-sorted, tile-binned 2D Gaussians:
+    the B frames' Gaussians concatenated, their tiles numbered frame by frame."""
 
     @staticmethod
     def forward(ctx, means2d: Tensor, conics: Tensor, log_o: Tensor, feats: Tensor, cut: Tensor,
-                offsets: Tensor, gids: Tensor, width: int, height: int) -> Tensor:
+                offsets: Tensor, gids: Tensor, width: int, height: int, frames: int) -> Tensor:
         dtype = means2d.dtype
         tiles_x = (width + TILE - 1) // TILE
         arrays = [_np(means2d), _np(conics), _np(log_o), _np(cut), _np(feats)]
         xs = np.arange(width, dtype=arrays[0].dtype)
         ys = np.arange(height, dtype=arrays[0].dtype)
-        out = np.zeros((height, width, feats.shape[1] + 1), dtype=arrays[0].dtype)
-        t_final = np.ones((height, width), dtype=arrays[0].dtype)
-        last = np.zeros((height, width), dtype=np.int64)
+        out = np.zeros((frames, height, width, feats.shape[1] + 1), dtype=arrays[0].dtype)
+        t_final = np.ones((frames, height, width), dtype=arrays[0].dtype)
+        last = np.zeros((frames, height, width), dtype=np.int64)
         one, alpha_max, t_min = (arrays[0].dtype.type(v) for v in (1.0, ALPHA_MAX, T_MIN))
         off, gid = _np(offsets), _np(gids)
         _threads()
@@ -217,12 +222,11 @@ class _Composite(torch.autograd.Function):
         per.index_add_(0, torch.from_numpy(gid), torch.from_numpy(pair_grad))
         dtype = grad_out.dtype
         return (per[:, 0:2].to(dtype), per[:, 2:5].to(dtype), per[:, 5].to(dtype), per[:, N_GRAD:].to(dtype),
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
-def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, height: int
-           ) -> tuple[Tensor, Tensor, Tensor]:
-    """Colour [H,W,3] (over black), alpha [H,W,1] and alpha-weighted depth [H,W,1]."""
+def _frame_lists(proj: Projection, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile offsets and Gaussian ids of one frame (visible Gaussians, front to back in every tile)."""
     if proj.means2d.device.type != "cpu":
         raise InputError("rasteriser backend 'numba' runs on the CPU only; use backend torch or gsplat on "
                          f"{proj.means2d.device}")
@@ -230,11 +234,34 @@ def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, heig
     with torch.no_grad():
         idx = torch.nonzero(proj.visible).squeeze(1)
         order = idx[torch.argsort(proj.depths[idx], stable=True)]
-    off, gid = _bin(_np(order), _np(proj.means2d), _np(proj.extents), width, height, TILE, tiles_x,
-                    tiles_x * tiles_y)
-    offsets, gid = torch.from_numpy(off), torch.from_numpy(gid)
-    log_o = log_opacity(opacities)
-    feats = torch.cat([colors, proj.depths[:, None]], dim=1)
-    img = _Composite.apply(proj.means2d, proj.conics, log_o, feats, cutoff_q(log_o), offsets, gid,
-                           width, height)
+    return _bin(_np(order), _np(proj.means2d), _np(proj.extents), width, height, TILE, tiles_x,
+                tiles_x * tiles_y)
+
+
+def render_batch(projs: list[Projection], colors: list[Tensor], opacities: list[Tensor], width: int,
+                 height: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Colour [B,H,W,3] (over black), alpha and depth [B,H,W,1] of B frames in one kernel call (all the
+    frames' tiles share the threads)."""
+    offs, gids, base, pairs = [], [], 0, 0
+    for proj in projs:
+        off, gid = _frame_lists(proj, width, height)
+        offs.append(off[:-1] + pairs)
+        gids.append(gid + base)
+        base += proj.means2d.shape[0]
+        pairs += int(off[-1])
+    offsets = torch.from_numpy(np.concatenate(offs + [np.array([pairs], dtype=np.int64)]))
+    gid = torch.from_numpy(np.concatenate(gids))
+    log_o = torch.cat([log_opacity(o) for o in opacities])
+    feats = torch.cat([torch.cat([c, p.depths[:, None]], dim=1) for p, c in zip(projs, colors)])
+    means2d = torch.cat([p.means2d for p in projs])
+    conics = torch.cat([p.conics for p in projs])
+    img = _Composite.apply(means2d, conics, log_o, feats, cutoff_q(log_o), offsets, gid, width, height,
+                           len(projs))
     return img[..., :3], img[..., 4:5], img[..., 3:4]
+
+
+def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, height: int
+           ) -> tuple[Tensor, Tensor, Tensor]:
+    """Colour [H,W,3] (over black), alpha [H,W,1] and alpha-weighted depth [H,W,1]."""
+    color, alpha, depth = render_batch([proj], [colors], [opacities], width, height)
+    return color[0], alpha[0], depth[0]
