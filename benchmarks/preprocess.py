@@ -64,7 +64,7 @@ def prepare(work: Path, seconds: float, size: int, cores: list[int] | None, scen
     if not (work / "demo.mp4").exists():
         times["demo"], _, _ = run([py, "-m", "gtalker.demo", "--out", str(work / "demo.mp4"), "--truth",
                                 str(work / "truth.npz"), "--seconds", str(seconds), "--size", str(size),
-                                "--scene", scene], cores)
+                                "--scene", scene, "--voice", "formant"], cores)
     if not (work / "frames.json").exists():
         run([py, "-m", "gtalker.ingest", "probe", "--video", str(work / "demo.mp4"), "--out",
              str(work / "probe.json")], cores)
@@ -172,11 +172,11 @@ def quality(work: Path) -> dict:
 def tracking_speed(work: Path, detect_every: int, frames: int = 250) -> float:
     """Frames per second of the landmark loop (JPEG decode included) in this process."""
     from gtalker.face.detectors import HogDetector, make_landmarker
-    from gtalker.face.landmarks import TrackerConfig, track_landmarks
+    from gtalker.face.landmarks import LandmarkConfig, track_landmarks
     from gtalker.io.frames import frame_paths, read_image
 
     paths = frame_paths(work / "frames")[:frames]
-    cfg = TrackerConfig(detect_every=detect_every)
+    cfg = LandmarkConfig(detect_every=detect_every)
     landmarker, detector = make_landmarker("dlib"), HogDetector(cfg.detect_size)
     t0 = time.perf_counter()
     track_landmarks((read_image(p) for p in paths), landmarker, detector, cfg, len(paths))

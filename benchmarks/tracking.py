@@ -31,16 +31,16 @@ from gtalker.fit.accuracy import demo_accuracy  # noqa: E402
 from gtalker.fit.facemodel import FaceModel, load  # noqa: E402
 from gtalker.fit.rotation import R_from_rvec  # noqa: E402
 from gtalker.fit.synthetic import make_video, relative_rotation_error_deg  # noqa: E402
-from gtalker.fit.tracker import (FitSettings, Track, fit_video, load_landmarks,  # noqa: E402
+from gtalker.fit.tracker import (FitConfig, HeadFit, fit_video, load_landmarks,  # noqa: E402
                                  weak_perspective_init)
 
 
-def baseline_track(model: FaceModel, lms: np.ndarray, size: int, focal: float) -> Track:
+def baseline_track(model: FaceModel, lms: np.ndarray, size: int, focal: float) -> HeadFit:
     """Closed-form weak-perspective pose per frame with the mean shape (no optimisation, no smoothing)."""
     c = (size - 1) / 2.0
     rvec, t = weak_perspective_init(model.landmark_arrays()[0], lms, focal, c, c)
     n = len(lms)
-    return Track(focal=focal, cx=c, cy=c, size=size, R=R_from_rvec(rvec), t=t,
+    return HeadFit(focal=focal, cx=c, cy=c, size=size, R=R_from_rvec(rvec), t=t,
                  expression=np.zeros((n, 0)), identity=np.zeros(model.n_identity),
                  reproj_err=np.full(n, np.nan), used=np.ones(n, bool), model=model.name)
 
@@ -49,12 +49,12 @@ def synthetic(model: FaceModel, frames: int) -> dict:
     """Speed and accuracy on a synthetic video with exact truth."""
     video = make_video(model, n_frames=frames, seed=7, invalid_fraction=0.05)
     t0 = time.perf_counter()
-    track = fit_video(model, video.lms, video.valid, video.size, FitSettings())
+    track = fit_video(model, video.lms, video.valid, video.size, FitConfig())
     seconds = time.perf_counter() - t0
     base = baseline_track(model, video.lms, video.size, track.focal)
     ok = video.valid
 
-    def figures(tr: Track) -> dict:
+    def figures(tr: HeadFit) -> dict:
         rel = relative_rotation_error_deg(tr.R[ok], video.R[ok])
         d = (tr.t - video.t)[ok]
         return {"rotation_error_deg_mean": float(rel.mean()), "rotation_error_deg_max": float(rel.max()),
@@ -82,7 +82,7 @@ def demo(model: FaceModel, workdir: Path) -> dict:
         frames_json = workdir / "results/demo/ingest/frames.json"
         size = json.loads(frames_json.read_text())["size"] if frames_json.exists() else int(truth["size"])
         t0 = time.perf_counter()
-        track = fit_video(model, lms, valid, size, FitSettings())
+        track = fit_video(model, lms, valid, size, FitConfig())
         seconds = time.perf_counter() - t0
         out["pipeline_landmarks"] = {"seconds": seconds, "focal": track.focal,
                                      "fit": demo_accuracy(model, track, truth),
@@ -92,7 +92,7 @@ def demo(model: FaceModel, workdir: Path) -> dict:
     n = len(truth["rotation_deg"])
     lms = np.stack([truth_landmarks(truth, i) for i in range(n)])
     lms = lms + np.random.default_rng(0).standard_normal(lms.shape) * 0.5
-    track = fit_video(model, lms, np.ones(n, bool), 512, FitSettings())
+    track = fit_video(model, lms, np.ones(n, bool), 512, FitConfig())
     out["generator_landmarks_noise_0.5px"] = {
         "focal": track.focal, "fit": demo_accuracy(model, track, truth),
         "baseline_weak_perspective": demo_accuracy(model, baseline_track(model, lms, 512, track.focal), truth)}

@@ -104,10 +104,12 @@ def test_cli_frames_json_and_n_frames(tmp_path: Path):
     write_json(tmp_path / "frames.json", {"n_frames": 30, "fps": 30, "size": 64, "source": "x"})
     out = tmp_path / "f.npy"
     assert audio_main(["features", "--audio", str(wav), "--frames-json", str(tmp_path / "frames.json"),
-                       "--n-mels", "40", "--out", str(out)]) == 0
+                       "--backend", "mel", "--n-mels", "40", "--out", str(out)]) == 0
     assert np.load(out).shape == (30, 16, 40)
-    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0
+    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--backend", "mel", "--out", str(out)]) == 0
     assert np.load(out).shape == (60, 16, 80)
+    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0  # melnorm
+    assert np.load(out).shape == (60, 16, 40)
 
 
 def test_cli_missing_deepspeech_graph_names_file_and_fallback(tmp_path: Path, capsys):

@@ -112,7 +112,7 @@ def test_cli_runs_and_reports_bad_input(dataset, tmp_path):
     rc = main(["--dataset-dir", str(dataset), "--points", str(dataset / "fit/points_mesh.ply"),
                "--head", str(out / "head.pt"), "--ply", str(out / "g.ply"), "--log", str(out / "log.json"),
                "--iterations", "5", "--resolution", "24", "--eval-views", "2", "--triplane", "false",
-               "--network-resolutions", "16", "32", "--device", "cpu", "--threads", "1"])
+               "--network-resolutions", "16,32", "--device", "cpu", "--threads", "1"])
     assert rc == 0 and (out / "head.pt").exists()
     rc = main(["--dataset-dir", str(tmp_path / "nothing"), "--points", str(dataset / "fit/points_mesh.ply"),
                "--head", str(out / "h2.pt"), "--ply", str(out / "g2.ply"), "--log", str(out / "l2.json"),

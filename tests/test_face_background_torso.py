@@ -39,11 +39,13 @@ def test_fill_from_nearest_copies_nearest_known_pixel():
 
 def test_background_recovers_the_scene_behind_a_moving_person(tmp_path):
     bg = moving_square_video(tmp_path / "f", tmp_path / "p")
-    est = background.extract_background(str(tmp_path / "f"), str(tmp_path / "p"), min_dist=2)
+    est = background.extract_background(str(tmp_path / "f"), str(tmp_path / "p"),
+                                        background.BackgroundConfig(min_dist=2))
     # every pixel is uncovered at least 2 px away from the square in some frame: exact recovery
     assert np.array_equal(est, bg)
     # with a large min_dist nothing is 'known' near the path of the square; it is filled, never the square
-    far = background.extract_background(str(tmp_path / "f"), str(tmp_path / "p"), min_dist=20)
+    far = background.extract_background(str(tmp_path / "f"), str(tmp_path / "p"),
+                                        background.BackgroundConfig(min_dist=20))
     assert not np.all(far == (200, 30, 30), axis=2).any()
     assert not np.array_equal(far, bg)
 

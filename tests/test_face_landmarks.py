@@ -45,7 +45,7 @@ def mouth_opening(lms: np.ndarray) -> np.ndarray:
 
 def test_dlib_tracks_the_demo_face(clip):
     folder, truth = clip
-    track = lm.detect_video(str(folder), "dlib", lm.TrackerConfig(detect_every=10))
+    track = lm.detect_video(str(folder), lm.LandmarkConfig(detect_every=10))
     n = len(truth["mouth_open"])
     assert track.lms.shape == (n, 68, 2) and track.lms.dtype == np.float32
     assert track.valid.all() and not track.interpolated.any()
@@ -62,14 +62,14 @@ def test_dlib_tracks_the_demo_face(clip):
 def test_short_gap_interpolated_long_gap_fails(clip, tmp_path):
     folder, _ = clip
     blank = copy_clip(folder, tmp_path / "gap", lambda i, img: np.full_like(img, 128) if 10 <= i <= 12 else img)
-    track = lm.detect_video(str(blank), "dlib", lm.TrackerConfig(max_gap=3))
+    track = lm.detect_video(str(blank), lm.LandmarkConfig(max_gap=3))
     assert not track.valid[10:13].any() and track.valid[:10].all() and track.valid[13:].all()
     assert track.interpolated[10:13].all() and track.interpolated.sum() == 3
     assert np.isfinite(track.lms).all()
     mid = track.lms[11]
     assert np.allclose(mid, (2 * track.lms[9] + 2 * track.lms[13]) / 4, atol=1e-3)  # linear in time
     with pytest.raises(InputError, match=r"10-12 \(3 frames\)"):
-        lm.detect_video(str(blank), "dlib", lm.TrackerConfig(max_gap=2))
+        lm.detect_video(str(blank), lm.LandmarkConfig(max_gap=2))
 
 
 def test_no_face_anywhere_is_an_error(tmp_path):
@@ -78,7 +78,7 @@ def test_no_face_anywhere_is_an_error(tmp_path):
     for i in range(3):
         write_image(frame_path(folder, i), np.full((128, 128, 3), 90, np.uint8))
     with pytest.raises(InputError, match="no face found"):
-        lm.detect_video(str(folder), "dlib")
+        lm.detect_video(str(folder))
 
 
 def test_keeps_the_face_that_continues_the_track(clip, tmp_path):
@@ -93,7 +93,7 @@ def test_keeps_the_face_that_continues_the_track(clip, tmp_path):
 
     two = copy_clip(folder, tmp_path / "two", add_face)
     notices = Notices("detect_landmarks")
-    track = lm.detect_video(str(two), "dlib", lm.TrackerConfig(detect_every=3), notices=notices)
+    track = lm.detect_video(str(two), lm.LandmarkConfig(detect_every=3), notices=notices)
     assert track.valid.all()
     assert track.stats["multi_face_frames"] > 0
     assert [n.code for n in notices.items] == ["several_faces"]
@@ -105,15 +105,15 @@ def test_dark_frames_are_equalised(clip, tmp_path):
     folder, _ = clip
     dark = copy_clip(folder, tmp_path / "dark", lambda i, img: (img * 0.05).astype(np.uint8))
     notices = Notices("detect_landmarks")
-    track = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=40), notices=notices)
+    track = lm.detect_video(str(dark), lm.LandmarkConfig(dark_threshold=40), notices=notices)
     assert track.valid.all() and track.stats["dark_frames"] == len(track.valid)
     assert [n.code for n in notices.items] == ["dark_frames"] and "very dark" in notices.items[0].message
     bright_notices = Notices("detect_landmarks")
-    bright = lm.detect_video(str(folder), "dlib", notices=bright_notices)
+    bright = lm.detect_video(str(folder), notices=bright_notices)
     assert not bright_notices.items
     assert np.linalg.norm(track.lms - bright.lms, axis=2).mean() < 4.0
     raw_notices = Notices("detect_landmarks")
-    raw = lm.detect_video(str(dark), "dlib", lm.TrackerConfig(dark_threshold=0, max_gap=100), notices=raw_notices)
+    raw = lm.detect_video(str(dark), lm.LandmarkConfig(dark_threshold=0, max_gap=100), notices=raw_notices)
     assert raw.valid.sum() < len(raw.valid), "without the fallback some dark frames lose the face"
     assert [n.code for n in raw_notices.items] == ["no_face_frames"]
     assert raw_notices.items[0].figures["frames"] == int((~raw.valid).sum())
@@ -129,7 +129,7 @@ def test_a_face_cut_by_the_frame_edge_is_noticed(clip, tmp_path):
 
     cut = copy_clip(folder, tmp_path / "cut", chin_below_edge)
     notices = Notices("detect_landmarks")
-    track = lm.detect_video(str(cut), "dlib", notices=notices)
+    track = lm.detect_video(str(cut), notices=notices)
     assert track.lms[:, :, 1].max() > 255
     assert [n.code for n in notices.items] == ["face_cut"]
     assert notices.items[0].figures["frames"] == lm.frames_cut(track.lms, 256, 256) > 0
@@ -141,7 +141,7 @@ def test_fill_gaps_holds_the_ends():
     lms[2:4] = 5.0
     valid = np.array([False, False, True, True, False, False])
     lms[~valid] = np.nan
-    track = lm.Track(lms=lms, valid=valid, interpolated=np.zeros(6, bool), score=np.ones(6, np.float32))
+    track = lm.LandmarkTrack(lms=lms, valid=valid, interpolated=np.zeros(6, bool), score=np.ones(6, np.float32))
     out = lm.fill_gaps(track, max_gap=2)
     assert np.allclose(out.lms, 5.0) and out.interpolated.tolist() == [True, True, False, False, True, True]
 

@@ -14,7 +14,7 @@ from gtalker.common import InputError
 from gtalker.demo import truth_head_mask
 from gtalker.face import bisenet, parsing
 from gtalker.face.heuristic import HeuristicConfig, HeuristicParser, parse_stream
-from gtalker.face.landmarks import detect_video, save_track
+from gtalker.face.landmarks import detect_video, save_landmark_track
 from gtalker.io.frames import read_frame
 
 
@@ -22,8 +22,8 @@ from gtalker.io.frames import read_frame
 def clip(tmp_path_factory) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp("parse")
     truth = make_clip(root / "frames", n=24, size=256)
-    track = detect_video(str(root / "frames"), "dlib")
-    save_track(str(root / "landmarks.npz"), track)
+    track = detect_video(str(root / "frames"))
+    save_landmark_track(str(root / "landmarks.npz"), track)
     return root / "frames", root / "landmarks.npz", truth
 
 

@@ -24,7 +24,7 @@ def hard_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarra
     root = tmp_path_factory.mktemp("hard_parse")
     make_demo(root / "demo.mp4", root / "truth.npz", seconds=2.4, size=SIZE, seed=2, scene="hard")
     extract_frames(root / "demo.mp4", root / "frames", fps=25, size=SIZE)
-    track = detect_video(str(root / "frames"), "dlib")
+    track = detect_video(str(root / "frames"))
     return root / "frames", track.lms, resample_truth(dict(np.load(root / "truth.npz")), 25)
 
 
@@ -94,11 +94,11 @@ def test_parsing_step_reports_and_notices(hard_clip, tmp_path: Path) -> None:
     """The step writes its figures and tells the user that the background moved; head labels far from
     the face are a notice that names the worst frame."""
     from gtalker.face import parsing
-    from gtalker.face.landmarks import detect_video, save_track
+    from gtalker.face.landmarks import detect_video, save_landmark_track
     from gtalker.notices import Notices, read_notices
 
     frames, _, _ = hard_clip
-    save_track(str(tmp_path / "landmarks.npz"), detect_video(str(frames), "dlib"))
+    save_landmark_track(str(tmp_path / "landmarks.npz"), detect_video(str(frames)))
     assert parsing.main(["--frames", str(frames), "--landmarks", str(tmp_path / "landmarks.npz"), "--out",
                          str(tmp_path / "p"), "--out-fine", str(tmp_path / "f"), "--subset", "8",
                          "--report", str(tmp_path / "parsing.json"), "--notices", str(tmp_path / "n.json")]) == 0

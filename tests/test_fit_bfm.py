@@ -13,7 +13,7 @@ from gtalker.common import InputError
 from gtalker.fit.bfm import convert_bfm2009, read_exp_basis
 from gtalker.fit.facemodel import FaceModel, load
 from gtalker.fit.synthetic import make_video, relative_rotation_error_deg
-from gtalker.fit.tracker import FitSettings, fit_video
+from gtalker.fit.tracker import FitConfig, fit_video
 
 REPO = Path(__file__).resolve().parents[1]
 UM = 1e-6  # BFM 2009 stores micrometres
@@ -113,7 +113,7 @@ def test_the_tracker_fits_a_converted_model(template: FaceModel, tmp_path: Path)
     make_bfm_folder(tmp_path / "bfm", template)
     model = convert_bfm2009(tmp_path / "bfm", template, n_identity=5, n_expression=3)
     video = make_video(model, n_frames=40, noise_px=0.3, focal=1000.0, seed=0, distance=0.62 + 0.05)
-    track = fit_video(model, video.lms, video.valid, video.size, FitSettings(video_modes=0), focal=video.focal)
+    track = fit_video(model, video.lms, video.valid, video.size, FitConfig(video_modes=0), focal=video.focal)
     assert track.model == "bfm2009" and track.identity.shape == (5,)
     assert relative_rotation_error_deg(track.R, video.R).mean() < 1.0
     assert np.nanmean(track.reproj_err) < 1.0

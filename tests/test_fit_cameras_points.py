@@ -14,7 +14,7 @@ from gtalker.fit.facemodel import FaceModel, load
 from gtalker.fit.points import colour_points, make_points, read_ply, write_ply
 from gtalker.fit.rotation import R_from_euler
 from gtalker.fit.synthetic import project
-from gtalker.fit.tracker import Track
+from gtalker.fit.tracker import HeadFit
 from gtalker.io.frames import write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,11 +25,11 @@ def model() -> FaceModel:
     return load(REPO / "resources/face_models/builtin.npz")
 
 
-def _track(model: FaceModel, n: int = 6, size: int = 128) -> Track:
+def _track(model: FaceModel, n: int = 6, size: int = 128) -> HeadFit:
     rng = np.random.default_rng(0)
     euler = np.deg2rad(rng.uniform(-10, 10, (n, 3)))
     t = np.column_stack([rng.uniform(-0.01, 0.01, (n, 2)), rng.uniform(0.55, 0.65, n)])
-    return Track(focal=280.0, cx=(size - 1) / 2, cy=(size - 1) / 2, size=size, R=R_from_euler(euler), t=t,
+    return HeadFit(focal=280.0, cx=(size - 1) / 2, cy=(size - 1) / 2, size=size, R=R_from_euler(euler), t=t,
                  expression=np.zeros((n, model.n_expression)), identity=np.zeros(model.n_identity),
                  reproj_err=np.ones(n), used=np.ones(n, bool), model="builtin")
 

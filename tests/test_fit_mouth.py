@@ -11,7 +11,7 @@ import torch
 from gtalker.fit.facemodel import FaceModel, load
 from gtalker.fit.rotation import R_from_euler
 from gtalker.fit.synthetic import project
-from gtalker.fit.tracker import RIGID_POINTS, SPEECH_POINTS, FitSettings, fit_video, landmark_weights
+from gtalker.fit.tracker import RIGID_POINTS, SPEECH_POINTS, FitConfig, fit_video, landmark_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_speech_landmarks_are_down_weighted_and_rigid_ones_are_not() -> None:
 def test_jaw_opening_with_a_still_head_leaves_the_pose_still(model: FaceModel) -> None:
     lms, opening = _talking_still_head(model)
     n = len(lms)
-    track = fit_video(model, lms, np.ones(n, bool), 512, FitSettings(), focal=1000.0)
+    track = fit_video(model, lms, np.ones(n, bool), 512, FitConfig(), focal=1000.0)
     pitch = np.rad2deg(track.euler[:, 0])
     assert np.ptp(pitch) < 0.5, f"pitch moves {np.ptp(pitch):.2f} deg with the jaw"
     assert abs(np.corrcoef(pitch, opening)[0, 1]) < 0.3
@@ -69,7 +69,7 @@ def test_without_the_mouth_down_weighting_the_jaw_tilts_the_head(model: FaceMode
     n = len(lms)
     slopes = {}
     for weight in (1.0, 0.3):
-        track = fit_video(model, lms, np.ones(n, bool), 512, FitSettings(mouth_weight=weight), focal=1000.0)
+        track = fit_video(model, lms, np.ones(n, bool), 512, FitConfig(mouth_weight=weight), focal=1000.0)
         pitch = np.rad2deg(track.euler[:, 0])
         slopes[weight] = abs(np.polyfit(opening, pitch, 1)[0])
     assert slopes[0.3] < 0.6 * slopes[1.0], slopes
@@ -86,7 +86,7 @@ def test_bad_landmarks_on_the_last_frames_do_not_turn_the_head(model: FaceModel)
         lms[i, SPEECH_POINTS] += rng.standard_normal((len(SPEECH_POINTS), 2)) * (6.0 + 3 * k)
         lms[i, 17:48] += rng.standard_normal((31, 2)) * 1.5
     out_of_plane = {}
-    for name, settings in (("robust", FitSettings()), ("plain", FitSettings(frame_robust=0.0, smooth_ends=0.0))):
+    for name, settings in (("robust", FitConfig()), ("plain", FitConfig(frame_robust=0.0, smooth_ends=0.0))):
         track = fit_video(model, lms, np.ones(n, bool), 512, settings, focal=1000.0)
         e = np.rad2deg(track.euler[:, :2])
         out_of_plane[name] = np.abs(e - np.median(e, axis=0)).max()

@@ -13,7 +13,7 @@ from gtalker.fit.accuracy import demo_accuracy
 from gtalker.fit.facemodel import FaceModel, load
 from gtalker.fit.rotation import R_from_euler, euler_from_R, fill_rotation_gaps, rvec_from_R
 from gtalker.fit.synthetic import make_video, relative_rotation_error_deg
-from gtalker.fit.tracker import (FitSettings, Track, fit_video, load_landmarks, load_track, save_track,
+from gtalker.fit.tracker import (FitConfig, HeadFit, fit_video, load_head_fit, load_landmarks, save_head_fit,
                                  weak_perspective_init)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_weak_perspective_start_is_close(model: FaceModel) -> None:
 
 def test_recovers_focal_pose_and_shape_on_a_synthetic_video(model: FaceModel) -> None:
     video = make_video(model, n_frames=150, noise_px=0.5, focal=1000.0, seed=1)
-    track = fit_video(model, video.lms, video.valid, video.size, FitSettings(focal_frames=32))
+    track = fit_video(model, video.lms, video.valid, video.size, FitConfig(focal_frames=32))
     assert abs(track.focal - video.focal) <= 100.0
     rel = relative_rotation_error_deg(track.R, video.R)
     assert rel.mean() < 0.6 and rel.max() < 2.0
@@ -77,7 +77,7 @@ def test_recovers_focal_pose_and_shape_on_a_synthetic_video(model: FaceModel) ->
 
 def test_invalid_frames_come_from_their_neighbours_not_their_landmarks(model: FaceModel) -> None:
     video = make_video(model, n_frames=120, noise_px=0.5, focal=1000.0, seed=2, invalid_fraction=0.15)
-    track = fit_video(model, video.lms, video.valid, video.size, FitSettings(), focal=video.focal)
+    track = fit_video(model, video.lms, video.valid, video.size, FitConfig(), focal=video.focal)
     bad = ~video.valid
     assert (track.used == video.valid).all()
     assert np.isnan(track.reproj_err[bad]).all() and np.isfinite(track.reproj_err[~bad]).all()
@@ -92,7 +92,7 @@ def test_a_few_garbage_frames_marked_valid_are_refitted_from_neighbours(model: F
     lms = video.lms.copy()
     bad = [20, 21, 60]
     lms[bad] = np.random.default_rng(0).uniform(0, 512, (3, 68, 2))
-    track = fit_video(model, lms, video.valid, video.size, FitSettings(), focal=video.focal)
+    track = fit_video(model, lms, video.valid, video.size, FitConfig(), focal=video.focal)
     assert not track.used[bad].any() and track.used.sum() == 97
     assert relative_rotation_error_deg(track.R, video.R)[bad].max() < 1.5
 
@@ -101,11 +101,11 @@ def test_a_video_that_does_not_fit_fails_listing_the_worst_frames(model: FaceMod
     video = make_video(model, n_frames=40, noise_px=0.5, focal=1000.0, seed=5)
     lms = np.random.default_rng(1).uniform(100, 400, video.lms.shape)
     with pytest.raises(InputError, match="Worst frames: .*px"):
-        fit_video(model, lms, video.valid, video.size, FitSettings(), focal=1000.0)
+        fit_video(model, lms, video.valid, video.size, FitConfig(), focal=1000.0)
     # Consistent but noisy landmarks: the mean error exceeds a strict threshold.
     noisy = make_video(model, n_frames=40, noise_px=4.0, focal=1000.0, seed=5)
     with pytest.raises(InputError, match="max_error_px"):
-        fit_video(model, noisy.lms, noisy.valid, noisy.size, FitSettings(max_error_px=1.0, outlier_px=50),
+        fit_video(model, noisy.lms, noisy.valid, noisy.size, FitConfig(max_error_px=1.0, outlier_px=50),
                   focal=1000.0)
 
 
@@ -117,7 +117,7 @@ def test_demo_like_in_plane_motion_meets_the_accuracy_targets(model: FaceModel) 
     n = len(truth["rotation_deg"])
     rng = np.random.default_rng(0)
     lms = np.stack([truth_landmarks(truth, i) for i in range(n)]) + rng.standard_normal((n, 68, 2)) * 0.5
-    track = fit_video(model, lms, np.ones(n, bool), 256, FitSettings(focal_frames=24))
+    track = fit_video(model, lms, np.ones(n, bool), 256, FitConfig(focal_frames=24))
     acc = demo_accuracy(model, track, truth)
     assert acc["roll_error_deg_mean"] <= 1.0
     assert acc["translation_error_pct_of_size"] <= 1.0
@@ -132,10 +132,10 @@ def test_demo_like_in_plane_motion_meets_the_accuracy_targets(model: FaceModel) 
 
 def test_track_file_roundtrip(model: FaceModel, tmp_path: Path) -> None:
     video = make_video(model, n_frames=30, seed=6)
-    track = fit_video(model, video.lms, video.valid, video.size, FitSettings(video_modes=2), focal=video.focal)
-    save_track(track, tmp_path / "track.npz")
-    back = load_track(tmp_path / "track.npz")
-    assert isinstance(back, Track) and back.model == "builtin" and back.size == 512
+    track = fit_video(model, video.lms, video.valid, video.size, FitConfig(video_modes=2), focal=video.focal)
+    save_head_fit(tmp_path / "track.npz", track)
+    back = load_head_fit(tmp_path / "track.npz")
+    assert isinstance(back, HeadFit) and back.model == "builtin" and back.size == 512
     np.testing.assert_allclose(back.R, track.R)
     np.testing.assert_allclose(back.euler, track.euler, atol=1e-9)
     with np.load(tmp_path / "track.npz") as d:
@@ -143,7 +143,7 @@ def test_track_file_roundtrip(model: FaceModel, tmp_path: Path) -> None:
             assert key in d
         assert float(d["cx"]) == 255.5
     with pytest.raises(InputError, match="fit_face_model"):
-        load_track(tmp_path / "none.npz")
+        load_head_fit(tmp_path / "none.npz")
 
 
 def test_landmark_file_checks(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def run(root: Path, out: Path, **weights: str) -> dict:
 
 def test_evaluate_without_weights(dataset: Path, tmp_path: Path):
     m = run(dataset, tmp_path / "base" / "metrics.json", lpips_alexnet=str(tmp_path / "no.pth"),
-            lpips_linear=str(tmp_path / "no2.pth"), syncnet=str(tmp_path / "no.model"))
+            lpips_linear=str(tmp_path / "no2.pth"), syncnet_model=str(tmp_path / "no.model"))
     assert m["n_val_frames"] == 12 and m["size"] == 256
     assert m["psnr"] == pytest.approx(20 * np.log10(255 / 5), abs=0.5)
     assert 0.8 < m["ssim"] < 1.0
@@ -82,7 +82,7 @@ def test_evaluate_with_test_made_weights(dataset: Path, tmp_path: Path):
     made_up_weights(tmp_path / "syncnet_v2.model")
     torch.manual_seed(0)
     m = run(dataset, tmp_path / "fast" / "metrics.json", lpips_alexnet=str(alex), lpips_linear=str(lin),
-            syncnet=str(tmp_path / "syncnet_v2.model"))
+            syncnet_model=str(tmp_path / "syncnet_v2.model"))
     assert m["lpips"] is not None and m["lpips"] > 0
     assert m["lpips_face"] is not None and m["lpips_face"] > 0 and m["psnr_face"] > 30
     assert m["psnr_head"] is None and "parsing" in m["null_reasons"]["head"]

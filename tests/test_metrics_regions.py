@@ -134,7 +134,7 @@ def _evaluate(root: Path, render: str, out: Path) -> dict:
     args = ["evaluate", "--rendered", str(root / render), "--real", str(root / "frames"), "--gt",
             str(root / "gt"), "--parsing", str(root / "parsing"), "--split", str(root / "split.json"),
             "--audio", str(root / "audio.wav"), "--frames-json", str(root / "frames.json"),
-            "--lpips-alexnet", str(out.parent / "none.pth"), "--syncnet", str(out.parent / "none.model"),
+            "--lpips-alexnet", str(out.parent / "none.pth"), "--syncnet-model", str(out.parent / "none.model"),
             "--device", "cpu", "--max-offset", "3", "--out", str(out)]
     assert metrics_main(args) == 0
     return json.loads(out.read_text())

@@ -12,7 +12,7 @@ import pytest
 from gtalker import refdata
 from gtalker.common import InputError, write_json
 from gtalker.face.blinks import write_au_csv
-from gtalker.face.landmarks import Track, load_track, save_track
+from gtalker.face.landmarks import LandmarkTrack, load_landmark_track, save_landmark_track
 from gtalker.face.torso import TorsoConfig, composite, torso_rgba
 from gtalker.io.audio import read_wav, write_wav
 from gtalker.io.frames import frame_path, read_image, write_image
@@ -67,8 +67,7 @@ def results(tmp_path) -> Path:
     """A results/<dataset> folder with every file the export reads (images made up; landmarks are the
     projections of the face model's landmark points with the track's cameras)."""
     from gtalker.fit.cameras import write_transforms
-    from gtalker.fit.tracker import Track as FitTrack
-    from gtalker.fit.tracker import save_track as save_fit
+    from gtalker.fit.tracker import HeadFit, save_head_fit
 
     root = tmp_path / "results" / "d"
     rng = np.random.default_rng(0)
@@ -88,8 +87,8 @@ def results(tmp_path) -> Path:
     write_wav(root / "ingest/audio.wav", np.sin(np.arange(N * 640) / 9.0).astype(np.float32) * 0.3)
     pts = head_points()
     lms = np.stack([project(pts, i) for i in range(N)]).astype(np.float32)
-    save_track(str(root / "face/landmarks.npz"),
-               Track(lms=lms, valid=np.ones(N, bool), interpolated=np.zeros(N, bool), score=np.ones(N, np.float32)))
+    save_landmark_track(str(root / "face/landmarks.npz"),
+                        LandmarkTrack(lms=lms, valid=np.ones(N, bool), interpolated=np.zeros(N, bool), score=np.ones(N, np.float32)))
     blinks = np.linspace(0, 1, N).astype(np.float32)
     np.save(root / "face/blinks.npy", blinks)
     write_au_csv(str(root / "face/au.csv"), blinks)
@@ -98,10 +97,10 @@ def results(tmp_path) -> Path:
     split = {"train": list(range(5)), "val": [5]}
     write_json(root / "split.json", split)
     R, t = zip(*(pose(i) for i in range(N)))
-    track = FitTrack(focal=FOCAL, cx=(S - 1) / 2, cy=(S - 1) / 2, size=S, R=np.array(R), t=np.array(t),
+    track = HeadFit(focal=FOCAL, cx=(S - 1) / 2, cy=(S - 1) / 2, size=S, R=np.array(R), t=np.array(t),
                      expression=np.zeros((N, 16)), identity=np.zeros(218), reproj_err=np.zeros(N),
                      used=np.ones(N, bool), model="builtin")
-    save_fit(track, root / "fit/track.npz")
+    save_head_fit(root / "fit/track.npz", track)
     write_transforms(track, split, root / "fit/transforms_train.json", root / "fit/transforms_val.json")
     return root
 
@@ -153,8 +152,8 @@ def test_round_trip_export_import(results, tmp_path):
     back = tmp_path / "back"
     summary = refdata.import_reference(str(ref), str(back))
     assert summary["frames"] == N and summary["split"] == {"train": 5, "val": 1}
-    assert np.allclose(load_track(str(back / "face/landmarks.npz")).lms,
-                       load_track(str(results / "face/landmarks.npz")).lms, atol=1e-5)
+    assert np.allclose(load_landmark_track(str(back / "face/landmarks.npz")).lms,
+                       load_landmark_track(str(results / "face/landmarks.npz")).lms, atol=1e-5)
     for i in range(N):
         assert np.array_equal(read_image(frame_path(back / "face/parsing", i, ".png"), cv2.IMREAD_GRAYSCALE),
                               labels_for(i))

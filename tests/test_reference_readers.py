@@ -220,9 +220,9 @@ def test_import_from_track_params_alone(results, tmp_path):  # noqa: F811
         (out / f"transforms_{part}.json").unlink()
     back = tmp_path / "back"
     summary = refdata.import_reference(str(out), str(back), train_fraction=5 / 6)
-    from gtalker.fit.tracker import load_track
+    from gtalker.fit.tracker import load_head_fit
 
-    tr = load_track(back / "fit/track.npz")
+    tr = load_head_fit(back / "fit/track.npz")
     from test_refdata import pose
 
     for i in range(N):

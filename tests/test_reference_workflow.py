@@ -40,9 +40,9 @@ def landmarks_3d(workdir: Path):
     """Our fitted 3D landmarks of frame i (metres, head frame): model landmarks with the track's identity
     and expression, plus the video's own modes."""
     from gtalker.fit.facemodel import load
-    from gtalker.fit.tracker import load_track
+    from gtalker.fit.tracker import load_head_fit
 
-    track = load_track(workdir / "results/demo/fit/track.npz")
+    track = load_head_fit(workdir / "results/demo/fit/track.npz")
     model = load(Path(__file__).resolve().parents[1] / "resources/face_models/builtin.npz")
     mean, idb, exb = model.landmark_arrays()
     neutral = mean + np.tensordot(track.identity, idb, axes=1)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from gtalker.common import SAMPLE_RATE, InputError, atomic_path, reports_input_errors, setup_logging
 from gtalker.io.audio import write_wav
 from gtalker.io.video import VideoWriter
+from gtalker.settings import add_flags, from_args
 
 FPS = 25
 VOWELS = "aeiou"
@@ -441,31 +442,39 @@ def make_demo(out_video: str | os.PathLike, out_truth: str | os.PathLike, second
     log.info("wrote %s and %s", out_video, out_truth)
 
 
+@dataclass
+class DemoConfig:
+    """Settings of the demo video (config section `demo`); each field is a CLI flag (--speech-only uses
+    seconds and seed)."""
+
+    seconds: float = 20.0
+    size: int = 512
+    seed: int = 0
+    scene: str = "default"  # or hard (gtalker.demo_scene: moving background, camera shake, flicker,
+                            # low resolution, strong compression, 29.97 fps)
+    voice: str = "espeak"   # espeak: espeak-ng sentences (needs espeak-ng); formant: built-in syllables
+
+
 @reports_input_errors("gtalker.demo")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output mp4")
     ap.add_argument("--truth", required=True, help="output ground-truth npz")
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scene", default="default", help="default, or hard (gtalker.demo_scene: moving "
-                    "background, camera shake, flicker, low resolution, strong compression, 29.97 fps)")
-    ap.add_argument("--voice", choices=("formant", "espeak"), default="formant",
-                    help="formant: built-in syllables; espeak: espeak-ng sentences (needs espeak-ng)")
+    add_flags(ap, DemoConfig)
     ap.add_argument("--speech-only", action="store_true",
                     help="write only speech audio (wav) to --out; --truth gets its annotation")
     args = ap.parse_args(argv)
     setup_logging("gtalker.demo")
+    cfg = from_args(args, DemoConfig)
     if args.speech_only:
-        speech, extra = demo_speech(args.seconds, args.seed, args.voice)
+        speech, extra = demo_speech(cfg.seconds, cfg.seed, cfg.voice)
         write_wav(args.out, speech.samples)
         with atomic_path(args.truth) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, vowel=speech.vowel, openness=speech.openness, **extra)
     else:
-        make_demo(args.out, args.truth, args.seconds, args.size, args.seed, scene=args.scene, voice=args.voice)
+        make_demo(args.out, args.truth, cfg.seconds, cfg.size, cfg.seed, scene=cfg.scene, voice=cfg.voice)
     return 0
 
 

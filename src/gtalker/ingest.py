@@ -19,15 +19,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gtalker.common import (SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
+from gtalker.common import (FPS_DEFAULT, SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
                             setup_logging, write_json)
 from gtalker.crop import CUT_TOLERANCE, Crop, centre_crop, find_crop
 from gtalker.io.audio import fit_length, load_audio, write_wav
+from gtalker.io.frames import JPEG_QUALITY
 from gtalker.io.video import extract_frames, probe, probe_audio
 from gtalker.notices import Notices
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.ingest")
 
@@ -39,6 +42,16 @@ MISMATCH_FRACTION = 0.05
 # Shorter passages leave too little to learn a head from and to validate on (unless allow_short).
 MIN_SECONDS = 10.0
 AUDIO_MISMATCH_CHOICES = ("pad", "trim")
+
+
+@dataclass
+class PreprocessConfig:
+    """Frame settings of the ingest (config section `preprocess`); each field is a flag of `frames`."""
+
+    fps: float = FPS_DEFAULT           # constant frame rate the video is resampled to
+    size: int = 512                    # side of the square frames (px)
+    jpeg_quality: int = JPEG_QUALITY   # quality of the frame JPEGs every later step reads
+    crop: str = "face"                 # square cut of a non-square video: around the face, or the centre
 
 
 def probe_video(video: str, audio: str | None = None, notices: Notices | None = None) -> dict[str, Any]:
@@ -216,13 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--probe", required=True)
     f.add_argument("--out-dir", required=True)
     f.add_argument("--index", required=True)
-    f.add_argument("--fps", type=float, default=25.0)
-    f.add_argument("--size", type=int, default=512)
-    f.add_argument("--jpeg-quality", type=int, default=95)
+    add_flags(f, PreprocessConfig)
     f.add_argument("--allow-short", action="store_true",
                    help=f"accept a passage shorter than {MIN_SECONDS:g} s (with a notice)")
-    f.add_argument("--crop", choices=["face", "centre"], default="face",
-                   help="square cut out of a non-square video: around the face (default) or the centre")
     a = sub.add_parser("audio")
     a.add_argument("--video", required=True)
     a.add_argument("--index", required=True)
@@ -241,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "probe":
         write_json(args.out, probe_video(args.video, args.audio, notices))
     elif args.cmd == "frames":
-        run_frames(args.video, args.probe, args.out_dir, args.index, args.fps, args.size, args.start,
-                   args.end, args.jpeg_quality, notices, args.allow_short, args.crop)
+        cfg = from_args(args, PreprocessConfig)
+        if cfg.crop not in ("face", "centre"):
+            raise InputError(f"preprocess.crop '{cfg.crop}': use face or centre")
+        run_frames(args.video, args.probe, args.out_dir, args.index, cfg.fps, cfg.size, args.start,
+                   args.end, cfg.jpeg_quality, notices, args.allow_short, cfg.crop)
     else:
         run_audio(args.video, args.index, args.out, args.audio, args.start, args.end, notices,
                   args.audio_mismatch)

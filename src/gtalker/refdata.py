@@ -145,7 +145,7 @@ def write_track_params(path: Path, track_path: Path, model_path: Path | None, n_
 
     from gtalker.fit.facemodel import load as load_model
     from gtalker.fit.points import make_points
-    from gtalker.fit.tracker import load_track as load_fit
+    from gtalker.fit.tracker import load_head_fit as load_fit
     from gtalker.refcams import TRANSFORMS_SCALE, to_tracker
 
     track = load_fit(track_path)
@@ -194,7 +194,7 @@ def export_reference(results: str, out: str, features: str | None = None, featur
                      with_transforms: bool = True, model: str | None = None, n_points: int = 10000,
                      seed: int = 0) -> dict:
     """Write the reference layout from this pipeline's outputs under `results` (= results/<dataset>)."""
-    from gtalker.face.landmarks import load_track
+    from gtalker.face.landmarks import load_landmark_track
     from gtalker.io.audio import read_wav
     from gtalker.io.frames import frame_path, frame_paths, read_image
 
@@ -202,7 +202,7 @@ def export_reference(results: str, out: str, features: str | None = None, featur
     meta = read_json(root / "ingest" / "frames.json")
     fps = float(meta.get("fps", 25))
     frames = frame_paths(root / "ingest" / "frames")
-    track = load_track(str(root / "face" / "landmarks.npz"))
+    track = load_landmark_track(str(root / "face" / "landmarks.npz"))
     n = len(frames)
     if len(track.lms) != n:
         raise InputError(f"{root}/face/landmarks.npz has {len(track.lms)} frames, the frame folder {n}")
@@ -429,12 +429,12 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     """Build this pipeline's ingest/, face/, audio/ and fit/ files and split.json under `out` from a
     reference-layout folder (nothing of our preprocessing or tracking runs)."""
     from gtalker.face.blinks import write_au_csv
-    from gtalker.face.landmarks import Track, save_track
+    from gtalker.face.landmarks import LandmarkTrack, save_landmark_track
     from gtalker.face.lips import lip_boxes
     from gtalker.face.torso import composite, training_target
     from gtalker.fit.cameras import write_transforms
-    from gtalker.fit.tracker import Track as FitTrack
-    from gtalker.fit.tracker import save_track as save_fit
+    from gtalker.fit.tracker import HeadFit
+    from gtalker.fit.tracker import save_head_fit
     from gtalker.io.audio import load_audio, write_wav
     from gtalker.io.frames import frame_path, read_image, write_image
 
@@ -487,8 +487,8 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
                      "layout's colours (head, neck, torso, background); they were taken as background",
                      pixels=unknown_colours)
     write_json(root / "ingest" / "frames.json", {"n_frames": n, "fps": fps, "size": h, "source": str(ref)})
-    save_track(str(root / "face" / "landmarks.npz"),
-               Track(lms=lms, valid=np.ones(n, bool), interpolated=np.zeros(n, bool), score=np.ones(n, np.float32)))
+    save_landmark_track(str(root / "face" / "landmarks.npz"),
+                        LandmarkTrack(lms=lms, valid=np.ones(n, bool), interpolated=np.zeros(n, bool), score=np.ones(n, np.float32)))
     with atomic_path(root / "face" / "lips.npy") as tmp:
         np.save(tmp, lip_boxes(lms, h, w))
     with atomic_path(root / "face" / "bc.jpg") as tmp:
@@ -523,12 +523,12 @@ def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: floa
     focal, R, t, split = reference_cameras(ref, n, train_fraction, notices)
     write_json(root / "split.json", split)
     c = (h - 1) / 2.0
-    track = FitTrack(focal=focal, cx=c, cy=c, size=h, R=R, t=t, expression=np.zeros((n, 0)),
+    track = HeadFit(focal=focal, cx=c, cy=c, size=h, R=R, t=t, expression=np.zeros((n, 0)),
                      identity=np.zeros(0), reproj_err=np.zeros(n), used=np.ones(n, bool), model="reference")
     points = write_reference_points(root, ref, track, lms, split["train"], n_points, seed, notices)
     lmk = triangulate_landmarks(lms, focal, c, R, t, split["train"])
     track.reproj_err = reprojection_rmse(lmk, lms, focal, c, R, t)
-    save_fit(track, root / "fit" / "track.npz")
+    save_head_fit(root / "fit" / "track.npz", track)
     write_transforms(track, split, root / "fit" / "transforms_train.json", root / "fit" / "transforms_val.json")
     log.info("cameras: focal %.1f px, median landmark reprojection %.2f px (68 points triangulated from the "
              ".lms with these cameras), camera distance %.3f (world units of the folder)", focal,

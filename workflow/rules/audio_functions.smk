@@ -5,17 +5,18 @@ AUDIO_BACKENDS = ["mel", "melnorm", "deepspeech", "hubert"]
 
 
 def audio_feature_flags(wildcards):
-    """CLI flags of every audio_features setting the backend uses (or the reference folder's file)."""
+    """CLI flags of the audio_features settings the backend uses (or the reference folder's file):
+    `<backend>_*` keys (FeatureConfig) for deepspeech/hubert, the others (MelConfig fields) for mel."""
     cfg = config["audio_features"]
     precomputed = reference_features(wildcards)
     if precomputed:
         return f"--precomputed '{precomputed[0]}'"
+    prefixes = tuple(f"{b}_" for b in AUDIO_BACKENDS if b not in ("mel", "melnorm"))
     if wildcards.backend in ("mel", "melnorm"):
-        bands = cfg["n_mels"] if wildcards.backend == "mel" else cfg["norm_mels"]
-        return f"--n-mels {bands} --fmin {cfg['fmin']} --fmax {cfg['fmax']} --top-db {cfg['top_db']}"
-    if wildcards.backend == "deepspeech":
-        return f"--deepspeech-model {shlex.quote(cfg['deepspeech_model'])}"
-    return f"--hubert-model {shlex.quote(cfg['hubert_model'])} --hubert-layer {cfg['hubert_layer']}"
+        keep = {k: v for k, v in cfg.items() if k != "backend" and not k.startswith(prefixes)}
+    else:
+        keep = {k: v for k, v in cfg.items() if k.startswith(f"{wildcards.backend}_")}
+    return flag_string(keep)
 
 
 def audio_model_input(wildcards):

@@ -14,6 +14,7 @@ SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
 SRC = os.path.join(workflow.basedir, "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
+from gtalker.settings import flag_string  # standard library only: the flags of a config section
 
 from gtalker import runlock
 from snakemake_interface_executor_plugins.settings import ExecMode
@@ -79,7 +80,7 @@ DATASETS = config["datasets"]
 VARIANTS = config["variants"]
 
 # The shared tier any stage may import (CONTRACTS.md): every step depends on it.
-SHARED_CODE = ("common", "imaging", "camera", "weights", "notices", "rng")
+SHARED_CODE = ("common", "settings", "imaging", "camera", "weights", "notices", "rng")
 
 
 def code(*modules):

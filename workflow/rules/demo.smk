@@ -9,15 +9,10 @@ rule make_demo_video:
         video="results/_demo/demo.mp4",
         truth="results/_demo/truth.npz",
     params:
-        seconds=config["demo"]["seconds"],
-        size=config["demo"]["size"],
-        seed=config["demo"]["seed"],
-        scene=config["demo"]["scene"],
-        voice=config["demo"]["voice"],
+        flags=flag_string(config["demo"]),
     log:
         "logs/_demo/make_demo_video.log",
     conda:
         "../../envs/ingest.yaml"
     shell:
-        "python -m gtalker.demo --out {output.video} --truth {output.truth} --seconds {params.seconds} "
-        "--size {params.size} --seed {params.seed} --scene {params.scene} --voice {params.voice} > {log} 2>&1"
+        "python -m gtalker.demo --out {output.video} --truth {output.truth} {params.flags} > {log} 2>&1"

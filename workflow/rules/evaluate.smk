@@ -25,11 +25,7 @@ rule evaluate:
     output:
         "results/{dataset}/{variant}/metrics.json",
     params:
-        max_offset=EVAL["max_offset"],
-        vshift=EVAL["syncnet_vshift"],
-        alexnet=EVAL["lpips_alexnet"],
-        linear=EVAL["lpips_linear"],
-        syncnet=EVAL["syncnet_model"],
+        flags=flag_string(EVAL, skip=("fetch_weights",)),
     log:
         "logs/{dataset}/evaluate/evaluate.{variant}.log",
     benchmark:
@@ -42,8 +38,7 @@ rule evaluate:
         "--parsing {input.parsing} "
         "--split {input.split} --audio {input.audio} --frames-json {input.index} "
         "--render-stats {input.stats} --train-log {input.train_log} --canonical-log {input.canonical_log} "
-        "--lpips-alexnet {params.alexnet:q} --lpips-linear {params.linear:q} --syncnet {params.syncnet:q} "
-        "--max-offset {params.max_offset} --syncnet-vshift {params.vshift} "
+        "{params.flags} "
         "--dataset {wildcards.dataset} --variant {wildcards.variant} --device $GTALKER_DEVICE "
         "--threads {threads} --out {output} > {log} 2>&1"
 

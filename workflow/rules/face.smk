@@ -63,11 +63,7 @@ rule extract_background:
         report="results/{dataset}/face/background.json",
         notices=notice_file("extract_background"),
     params:
-        stride=config["background"]["stride"],
-        min_dist=config["background"]["min_dist"],
-        mode=config["background"]["mode"],
-        max_share=config["background"]["max_share"],
-        max_path=config["background"]["max_path_px"],
+        flags=flag_string(config["background"]),
         quality=config["preprocess"]["jpeg_quality"],
     log:
         "logs/{dataset}/face/extract_background.log",
@@ -77,9 +73,8 @@ rule extract_background:
         "../../envs/face.yaml"
     shell:
         "python -m gtalker.face.background --frames {input.frames} --parsing {input.parsing} "
-        "--out {output.bc} --report {output.report} --notices {output.notices} --mode {params.mode} "
-        "--max-share {params.max_share} --max-path-px {params.max_path} --stride {params.stride} "
-        "--min-dist {params.min_dist} --jpeg-quality {params.quality} > {log} 2>&1"
+        "--out {output.bc} --report {output.report} --notices {output.notices} {params.flags} "
+        "--jpeg-quality {params.quality} > {log} 2>&1"
 
 
 rule composite_torso:
@@ -94,9 +89,7 @@ rule composite_torso:
         gt=directory("results/{dataset}/face/gt"),
         torso_bg=directory("results/{dataset}/face/torso_bg"),
     params:
-        neck=config["torso"]["neck_extend"],
-        torso=config["torso"]["torso_extend"],
-        push=config["torso"]["push_down"],
+        flags=flag_string(config["torso"]),
         quality=config["preprocess"]["jpeg_quality"],
     log:
         "logs/{dataset}/face/composite_torso.log",
@@ -107,9 +100,9 @@ rule composite_torso:
     threads: 2
     shell:
         "python -m gtalker.face.torso --frames {input.frames} --parsing {input.parsing} "
-        "--background {input.background} --background-report {input.report} --out-torso {output.torso} --out-gt {output.gt} "
-        "--out-torso-bg {output.torso_bg} --neck-extend {params.neck} --torso-extend {params.torso} "
-        "--push-down {params.push} --jpeg-quality {params.quality} > {log} 2>&1"
+        "--background {input.background} --background-report {input.report} --out-torso {output.torso} "
+        "--out-gt {output.gt} --out-torso-bg {output.torso_bg} {params.flags} --jpeg-quality {params.quality} "
+        "> {log} 2>&1"
 
 
 rule lip_boxes:
@@ -136,17 +129,14 @@ rule detect_blinks:
         blinks="results/{dataset}/face/blinks.npy",
         au="results/{dataset}/face/au.csv",
     params:
-        open_pct=config["blinks"]["open_percentile"],
-        closed_pct=config["blinks"]["closed_percentile"],
-        ratio=config["blinks"]["max_closed_ratio"],
+        flags=flag_string(config["blinks"]),
     log:
         "logs/{dataset}/face/detect_blinks.log",
     conda:
         "../../envs/face.yaml"
     shell:
         "python -m gtalker.face.blinks --landmarks {input.landmarks} --out {output.blinks} "
-        "--au {output.au} --open-percentile {params.open_pct} --closed-percentile {params.closed_pct} "
-        "--max-closed-ratio {params.ratio} > {log} 2>&1"
+        "--au {output.au} {params.flags} > {log} 2>&1"
 
 
 rule split_dataset:
@@ -157,14 +147,14 @@ rule split_dataset:
         split="results/{dataset}/split.json",
         notices=notice_file("split_dataset"),
     params:
-        fraction=config["split"]["train_fraction"],
+        flags=flag_string(config["split"]),
     log:
         "logs/{dataset}/face/split_dataset.log",
     conda:
         "../../envs/face.yaml"
     shell:
-        "python -m gtalker.face.split --frames-json {input.index} --train-fraction {params.fraction} "
-        "--out {output.split} --notices {output.notices} > {log} 2>&1"
+        "python -m gtalker.face.split --frames-json {input.index} {params.flags} --out {output.split} "
+        "--notices {output.notices} > {log} 2>&1"
 
 
 rule download_bisenet_weights:

@@ -8,12 +8,8 @@ def landmark_weights_input(wildcards):
 
 
 def landmark_flags(wildcards):
-    """CLI flags of every landmarks setting."""
-    cfg = config["landmarks"]
-    return (f"--backend {cfg['backend']} --fan-weights {shlex.quote(cfg['fan_weights'])} "
-            f"--detect-every {cfg['detect_every']} --detect-size {cfg['detect_size']} "
-            f"--min-patch-score {cfg['min_patch_score']} --max-gap {cfg['max_gap']} "
-            f"--dark-threshold {cfg['dark_threshold']} --upscale {cfg['upscale']}")
+    """CLI flags of every landmarks setting (LandmarkConfig fields)."""
+    return flag_string(config["landmarks"])
 
 
 def parsing_weights_input(wildcards):
@@ -23,13 +19,9 @@ def parsing_weights_input(wildcards):
 
 
 def parsing_flags(wildcards):
-    """CLI flags of the chosen parsing backend's settings."""
-    cfg = config["parsing"]
-    if cfg["backend"] == "bisenet":
-        b = cfg["bisenet"]
-        return f"--backend bisenet --weights {shlex.quote(b['weights'])} --size {b['size']} --batch {b['batch']}"
-    settings = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(cfg["heuristic"].items()))
-    return f"--backend heuristic {settings}"
+    """CLI flags of the chosen parsing backend's settings (HeuristicConfig or BisenetConfig fields)."""
+    backend = config["parsing"]["backend"]
+    return f"--backend {backend} " + flag_string(config["parsing"][backend])
 
 
 def fit_transforms(dataset):

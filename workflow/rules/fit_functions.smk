@@ -23,12 +23,10 @@ def bfm_inputs(wildcards):
     return [p for p in paths if os.path.exists(p)]
 
 
+# fit settings that other rules use; the rest are FitConfig fields, flags of `gtalker.fit track`.
+FIT_NOT_TRACKING = ("model", "bfm_dir", "bfm_n_identity", "bfm_n_expression", "n_points", "seed")
+
+
 def track_flags(wildcards):
     """CLI flags of every fit setting the tracker uses."""
-    return (f"--focal-min {FIT['focal_min']} --focal-max {FIT['focal_max']} --focal-step {FIT['focal_step']} "
-            f"--focal-frames {FIT['focal_frames']} --iterations {FIT['iterations']} --smooth {FIT['smooth']} "
-            f"--smooth-expression {FIT['smooth_expression']} --reg-identity {FIT['reg_identity']} "
-            f"--reg-expression {FIT['reg_expression']} --max-error-px {FIT['max_error_px']} "
-            f"--outlier-px {FIT['outlier_px']} --robust-px {FIT['robust_px']} --video-modes {FIT['video_modes']} "
-            f"--mouth-weight {FIT['mouth_weight']} --frame-robust {FIT['frame_robust']} "
-            f"--smooth-ends {FIT['smooth_ends']}")
+    return flag_string(FIT, skip=FIT_NOT_TRACKING)

@@ -39,10 +39,7 @@ rule extract_frames:
         index="results/{dataset}/ingest/frames.json",
         notices=notice_file("extract_frames"),
     params:
-        fps=config["preprocess"]["fps"],
-        size=config["preprocess"]["size"],
-        quality=config["preprocess"]["jpeg_quality"],
-        crop=config["preprocess"]["crop"],
+        flags=flag_string(config["preprocess"]),
         passage=passage_opts,
         short=short_opt,
         video=source_path("video"),
@@ -54,8 +51,7 @@ rule extract_frames:
         "../../envs/ingest.yaml"
     shell:
         "python -m gtalker.ingest frames --video {params.video:q} --probe {input.probe} "
-        "--out-dir {output.frames} --index {output.index} --fps {params.fps} --size {params.size} "
-        "--jpeg-quality {params.quality} --crop {params.crop} {params.passage} {params.short} "
+        "--out-dir {output.frames} --index {output.index} {params.flags} {params.passage} {params.short} "
         "--notices {output.notices} > {log} 2>&1"
 
 

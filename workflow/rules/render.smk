@@ -22,13 +22,8 @@ rule render_val:
         frames=directory("results/{dataset}/{variant}/render/val_frames"),
         stats="results/{dataset}/{variant}/render/render_stats.json",
     params:
-        size=render_size(),
+        flags=render_flags("val"),
         fps=config["preprocess"]["fps"],
-        batch=RENDER["batch"],
-        warmup=RENDER["warmup"],
-        backend=RENDER["backend"],
-        train_filter=str(RENDER["train_filter"]).lower(),
-        raster_size=RENDER["raster_size"],
     log:
         "logs/{dataset}/render/render_val.{variant}.log",
     benchmark:
@@ -40,9 +35,7 @@ rule render_val:
         "python -m gtalker.render val --model {input.model} --dataset-dir results/{wildcards.dataset} "
         "--split {input.split} --features {input.features} --audio {input.audio} "
         "--out-video {output.video} --out-frames {output.frames} --out-stats {output.stats} "
-        "--size {params.size} --fps {params.fps} --batch {params.batch} --warmup {params.warmup} "
-        "--backend {params.backend} --train-filter {params.train_filter} "
-        "--raster-size {params.raster_size} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
+        "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
 
 
 rule custom_audio_features:
@@ -73,13 +66,8 @@ rule render_custom:
     output:
         "results/{dataset}/{variant}/render/custom/{name}.mp4",
     params:
-        size=render_size(),
+        flags=render_flags("custom"),
         fps=config["preprocess"]["fps"],
-        batch=RENDER["batch"],
-        pose_source=RENDER["pose_source"],
-        backend=RENDER["backend"],
-        train_filter=str(RENDER["train_filter"]).lower(),
-        raster_size=RENDER["raster_size"],
     log:
         "logs/{dataset}/render/render_custom.{variant}.{name}.log",
     benchmark:
@@ -90,9 +78,7 @@ rule render_custom:
     shell:
         "python -m gtalker.render custom --model {input.model} --dataset-dir results/{wildcards.dataset} "
         "--split {input.split} --features {input.features} --audio {input.audio:q} --out-video {output} "
-        "--size {params.size} --fps {params.fps} --batch {params.batch} --pose-source {params.pose_source} "
-        "--backend {params.backend} --train-filter {params.train_filter} "
-        "--raster-size {params.raster_size} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
+        "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
 
 
 rule render_attention:
@@ -102,12 +88,8 @@ rule render_attention:
     output:
         "results/{dataset}/{variant}/render/attention.mp4",
     params:
-        size=RENDER["attention_size"],
-        frames=RENDER["attention_frames"],
+        flags=render_flags("attention"),
         fps=config["preprocess"]["fps"],
-        backend=RENDER["backend"],
-        train_filter=str(RENDER["train_filter"]).lower(),
-        raster_size=RENDER["raster_size"],
     log:
         "logs/{dataset}/render/render_attention.{variant}.log",
     benchmark:
@@ -118,9 +100,7 @@ rule render_attention:
     shell:
         "python -m gtalker.render attention --model {input.model} --dataset-dir results/{wildcards.dataset} "
         "--split {input.split} --features {input.features} --audio {input.audio} --out-video {output} "
-        "--size {params.size} --max-frames {params.frames} --fps {params.fps} --backend {params.backend} "
-        "--train-filter {params.train_filter} --raster-size {params.raster_size} --device $GTALKER_DEVICE "
-        "--threads {threads} > {log} 2>&1"
+        "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
 
 
 rule make_demo_speech:

@@ -15,9 +15,24 @@ def check_custom_audio():
             )
 
 
+# render settings each job leaves out (so that changing them does not rerun it); the rest, RenderConfig
+# fields, are flags of every job. custom_audio and demo_speech are rule inputs, not flags.
+RENDER_UNUSED = {
+    "val": ("pose_source", "attention_size", "attention_frames"),
+    "custom": ("warmup", "attention_size", "attention_frames"),
+    "attention": ("size", "batch", "warmup", "pose_source"),
+}
+
+
 def render_size():
     """Output resolution: render.size, or the preprocessing size when null."""
     return RENDER["size"] or config["preprocess"]["size"]
+
+
+def render_flags(job):
+    """CLI flags of the render settings `job` (val, custom, attention) uses."""
+    settings = {**RENDER, "size": render_size()}
+    return flag_string(settings, skip=("custom_audio", "demo_speech") + RENDER_UNUSED[job])
 
 
 def render_inputs(wildcards):

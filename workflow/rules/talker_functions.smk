@@ -1,24 +1,10 @@
 # Helper functions of the talker rules (kept apart from the rules, as snakemake --lint asks);
 # render.smk uses dataset_inputs too.
 
-import shlex
-
-
 def talker_flags(variant):
-    """CLI flags of every talker setting of a variant (defaults merged with its overrides)."""
-    flags = []
-    for key, value in sorted(variant_cfg(variant, "talker").items()):
-        if key == "loss":
-            flags += [f"--loss-{k} {float(v)}" for k, v in sorted(value.items())]
-            continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (list, tuple)):
-            text = ",".join(str(v) for v in value)
-        else:
-            text = str(value)
-        flags.append(f"--{key.replace('_', '-')} {shlex.quote(text)}")
-    return " ".join(flags)
+    """CLI flags of every talker setting of a variant (DeformConfig and TrainConfig fields), defaults
+    merged with its overrides."""
+    return flag_string(variant_cfg(variant, "talker"))
 
 
 def dataset_inputs(dataset):

@@ -2,9 +2,9 @@
 
   python -m gtalker.audio features --audio A (--frames-json frames.json | --n-frames N | --fps 25)
                                    --backend mel|melnorm|deepspeech|hubert --out features.npy
-                                   [--n-mels 80|40 --fmin 55 --fmax 7600 --top-db 80]
-                                   [--deepspeech-model resources/deepspeech-0.1.0.onnx]
-                                   [--hubert-model resources/hubert --hubert-layer -1] [--device auto]
+                                   [--n-mels 80 --norm-mels 40 ... every MelConfig field]
+                                   [--deepspeech-model ... --hubert-model ... --hubert-layer ...]
+                                   [--device auto]
 
 With --frames-json the frame count and rate come from the ingest index; with --fps alone the frame count
 covers the whole audio; --n-frames alone assumes 25 fps. The DeepSpeech backend needs an ONNX conversion
@@ -16,19 +16,22 @@ frame count, cut to it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 
 import numpy as np
 
-from gtalker.audio.features import BACKENDS, FeatureConfig, extract_features, frames_for_duration
-from gtalker.audio.mel import NORM_MELS, MelConfig
+from gtalker.audio.features import FeatureConfig, extract_features, frames_for_duration
+from gtalker.audio.mel import MelConfig
 from gtalker.common import (FPS_DEFAULT, InputError, atomic_path, read_json, reports_input_errors,
                             setup_logging)
 from gtalker.io.audio import load_audio
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.audio")
+RUNTIME = ("mel", "device", "threads")  # FeatureConfig fields that are not flags of their own
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,15 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--frames-json", help="ingest index with n_frames and fps")
     f.add_argument("--n-frames", type=int, help="number of video frames (default: cover the audio)")
     f.add_argument("--fps", type=float, help=f"video frame rate (default {FPS_DEFAULT})")
-    f.add_argument("--backend", choices=BACKENDS, default="mel")
     f.add_argument("--out", required=True, help="output .npy")
-    f.add_argument("--n-mels", type=int, help="mel bands (default: 80 for mel, 40 for melnorm)")
-    f.add_argument("--fmin", type=float, default=55.0)
-    f.add_argument("--fmax", type=float, default=7600.0)
-    f.add_argument("--top-db", type=float, default=80.0)
-    f.add_argument("--deepspeech-model", default="resources/deepspeech-0.1.0.onnx")
-    f.add_argument("--hubert-model", default="resources/hubert")
-    f.add_argument("--hubert-layer", type=int, default=-1)
+    add_flags(f, MelConfig)
+    add_flags(f, FeatureConfig, skip=RUNTIME)
     f.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (deepspeech/hubert)")
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--precomputed", default=None, help="take the features from this .npy [N, 16, C]")
@@ -108,13 +105,8 @@ def run_features(args: argparse.Namespace) -> np.ndarray:
     t0 = time.perf_counter()
     samples = load_audio(args.audio)
     n_frames, fps = frame_grid(args, len(samples))
-    cfg = FeatureConfig(
-        backend=args.backend,
-        mel=MelConfig(n_mels=args.n_mels or (NORM_MELS if args.backend == "melnorm" else MelConfig.n_mels),
-                      fmin=args.fmin, fmax=args.fmax, top_db=args.top_db),
-        deepspeech_model=args.deepspeech_model, hubert_model=args.hubert_model,
-        hubert_layer=args.hubert_layer, device=resolve_device(args.device, args.backend),
-        threads=args.threads)
+    cfg = dataclasses.replace(from_args(args, FeatureConfig, skip=RUNTIME), mel=from_args(args, MelConfig),
+                              device=resolve_device(args.device, args.backend), threads=args.threads)
     log.info("%s: %.2f s of audio -> %d frames at %g fps, backend %s", args.audio,
              len(samples) / 16000, n_frames, fps, args.backend)
     if args.precomputed:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtalker.audio.mel import MelConfig, log_mel, normalised_log_mel
+from gtalker.audio.mel import NORM_MELS, MelConfig, log_mel, normalised_log_mel
 from gtalker.audio.windowing import frame_windows
 from gtalker.common import SAMPLE_RATE, InputError
 from gtalker.io.audio import fit_length
@@ -19,10 +20,12 @@ BACKENDS = ("mel", "melnorm", "deepspeech", "hubert")
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Backend choice and each backend's settings."""
+    """Backend choice and each backend's settings (config section `audio_features`; MelConfig holds the
+    mel keys)."""
 
-    backend: str = "mel"
+    backend: str = "melnorm"
     mel: MelConfig = field(default_factory=MelConfig)
+    norm_mels: int = NORM_MELS  # the melnorm backend's mel bands (instead of mel.n_mels)
     deepspeech_model: str = "resources/deepspeech-0.1.0.onnx"
     hubert_model: str = "resources/hubert"
     hubert_layer: int = -1
@@ -35,7 +38,7 @@ def sequence_50hz(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     if cfg.backend == "mel":
         return log_mel(samples, cfg.mel)
     if cfg.backend == "melnorm":
-        return normalised_log_mel(samples, cfg.mel)
+        return normalised_log_mel(samples, dataclasses.replace(cfg.mel, n_mels=cfg.norm_mels))
     if cfg.backend == "deepspeech":
         from gtalker.audio.deepspeech import deepspeech_logits
 

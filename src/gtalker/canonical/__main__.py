@@ -14,23 +14,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
 import sys  # noqa: E402
-import typing  # noqa: E402
 
 import torch  # noqa: E402
 
-from gtalker.canonical.train import CanonicalConfig, config_from_args, train  # noqa: E402
+from gtalker.canonical.train import CanonicalConfig, train  # noqa: E402
 from gtalker.common import get_device, reports_input_errors, setup_logging  # noqa: E402
-
-
-def _bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got '{text}'")
+from gtalker.settings import add_flags, from_args  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,17 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: checkpoint.pt beside --head)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    hints = typing.get_type_hints(CanonicalConfig)
-    for f in dataclasses.fields(CanonicalConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if kind is bool:
-            p.add_argument(flag, type=_bool, default=default, help=f"(default {default})")
-        elif typing.get_origin(kind) is list:
-            p.add_argument(flag, type=int, nargs="+", default=default, help=f"(default {default})")
-        else:
-            p.add_argument(flag, type=kind, default=default, help=f"(default {default})")
+    add_flags(p, CanonicalConfig)
     return p
 
 
@@ -65,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args["threads"] > 0:
         torch.set_num_threads(args["threads"])
     device = get_device(args["device"])
-    names = {f.name for f in dataclasses.fields(CanonicalConfig)}
-    cfg = config_from_args({k: v for k, v in args.items() if k in names})
+    cfg = from_args(args, CanonicalConfig)
     train(args["dataset_dir"], args["points"], args["head"], args["ply"], args["log"], cfg, device,
           checkpoint=args["checkpoint"])
     return 0

@@ -95,6 +95,10 @@ class CanonicalHead(nn.Module):
             raw["sh"] = g.sh()
         return raw
 
+    def opacities(self) -> Tensor:
+        """Activated opacities [N] of the Gaussians (from the tri-plane networks when there are some)."""
+        return torch.sigmoid(self.raw_attributes()["opacity_logits"])
+
     @staticmethod
     def activate(raw: dict[str, Tensor]) -> dict[str, Tensor]:
         """means, scales = exp(log_scales), quats normalised, opacities = sigmoid(logits), sh."""

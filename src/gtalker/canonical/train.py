@@ -59,14 +59,14 @@ class CanonicalConfig:
     backend: str = "auto"
     seed: int = 0
     lambda_ssim: float = 0.2
-    densify_start: int = 100
-    densify_stop: int = 1100
-    densify_every: int = 100
-    densify_grad_threshold: float = 2e-4
-    densify_percent_dense: float = 0.01
-    densify_max_gaussians: int = 30000
-    densify_prune_opacity: float = 0.005
-    densify_opacity_reset_every: int = 0
+    densify_start: int = DensifyConfig.start
+    densify_stop: int = DensifyConfig.stop
+    densify_every: int = DensifyConfig.every
+    densify_grad_threshold: float = DensifyConfig.grad_threshold
+    densify_percent_dense: float = DensifyConfig.percent_dense
+    densify_max_gaussians: int = DensifyConfig.max_gaussians
+    densify_prune_opacity: float = DensifyConfig.prune_opacity
+    densify_opacity_reset_every: int = DensifyConfig.opacity_reset_every
     lr_means: float = 1.6e-4
     lr_means_final: float = 1.6e-6
     lr_log_scales: float = 5e-3
@@ -249,7 +249,7 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
                                          init_opacity=cfg.init_opacity, max_sh_degree=cfg.sh_degree)
     head.to(device)
     optimizer = build_optimizer(head, cfg, extent)
-    strategy = DensifyStrategy(cfg.densify(), extent, seed=cfg.seed)
+    strategy = DensifyStrategy(cfg.densify(), extent, seed=cfg.seed, total_steps=cfg.iterations)
     sampler = ViewSampler(len(ds), cfg.seed)
     history: dict[str, Any] = {"step": [], "loss": [], "psnr": [], "n_gaussians": [], "time_s": [],
                                "densify": [], "skipped_steps": 0, "skipped": [], "lr_scale": 1.0,
@@ -294,19 +294,14 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
             log.warning("step %d: non-finite loss/gradient; step skipped, lr scale now %.3g", step,
                         history["lr_scale"])
             continue
-        strategy.accumulate(out.means2d.grad, out.radii, res, res)
         optimizer.step()
-
-        if strategy.due(step) and step <= cfg.iterations - cfg.densify_every:  # never just before the end
-            with torch.no_grad():
-                opac = torch.sigmoid(head.raw_attributes()["opacity_logits"])
-            stats = strategy.densify_and_prune(head.gaussians, optimizer, opac)
-            history["densify"].append({"step": step, **stats})
-            log.info("step %d: densify %s", step, stats)
-        if strategy.reset_due(step):
-            if head.triplane is None:
-                strategy.reset_opacity(head.gaussians, optimizer)
-                log.info("step %d: opacity reset", step)
+        events = strategy.step_post_backward(step, head.gaussians, optimizer, out.means2d.grad, out.radii, res,
+                                             res, head.opacities)
+        if "densify" in events:
+            history["densify"].append({"step": step, **events["densify"]})
+            log.info("step %d: densify %s", step, events["densify"])
+        if events.get("opacity_reset"):
+            log.info("step %d: opacity reset", step)
 
         history["step"].append(step)
         history["loss"].append(round(float(loss.detach()), 6))
@@ -341,15 +336,6 @@ def train(dataset_dir: str, points: str, head_out: str, ply_out: str, log_out: s
     write_json(log_out, result)
     ckpt_path.unlink(missing_ok=True)
     return result
-
-
-def config_from_args(values: dict[str, Any]) -> CanonicalConfig:
-    """A CanonicalConfig from flat key -> value (unknown keys rejected)."""
-    names = {f.name for f in dataclasses.fields(CanonicalConfig)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise InputError(f"unknown canonical settings: {', '.join(unknown)}")
-    return CanonicalConfig(**values)
 
 
 def default_threads() -> int:

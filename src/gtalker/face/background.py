@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -30,12 +31,24 @@ from tqdm import tqdm
 
 from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, write_json
 from gtalker.face.motion import MotionConfig, MotionMeter
-from gtalker.io.frames import frame_path, frame_paths, read_image, write_image
+from gtalker.io.frames import JPEG_QUALITY, frame_path, frame_paths, read_image, write_image
 from gtalker.notices import Notices
+from gtalker.settings import add_flags, from_args
 
 MODES = ("auto", "static", "per_frame")
 
 log = logging.getLogger("gtalker.face.background")
+
+
+@dataclass
+class BackgroundConfig:
+    """Settings of the static background (config section `background`); each field is a CLI flag."""
+
+    stride: int = 1          # use every k-th frame
+    min_dist: float = 5.0    # px from the foreground to trust a pixel
+    mode: str = "auto"       # static image, each frame's own background, or per_frame when it moves (auto)
+    max_share: float = MotionConfig.max_share      # changed background share above which it moves
+    max_path_px: float = MotionConfig.max_path_px  # camera motion (px) above which the camera moves
 
 
 def distance_to_foreground(fg: np.ndarray) -> np.ndarray:
@@ -84,7 +97,7 @@ class FarthestBackground:
         """Pixels seen at least min_dist px away from the foreground in some frame."""
         return self.best_dist >= min_dist
 
-    def result(self, min_dist: float = 5.0) -> np.ndarray:
+    def result(self, min_dist: float) -> np.ndarray:
         """The background image, pixels closer than min_dist filled from the nearest known pixel."""
         if self.count == 0:
             raise InputError("no frames were given to the background model")
@@ -101,10 +114,12 @@ def _frame_and_labels(path, parsing_dir: str) -> tuple[int, np.ndarray, np.ndarr
     return idx, read_image(path), read_image(frame_path(parsing_dir, idx, ".png"), cv2.IMREAD_GRAYSCALE)
 
 
-def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_dist: float = 5.0,
+def extract_background(frames_dir: str, parsing_dir: str, cfg: BackgroundConfig | None = None,
                        meter: MotionMeter | None = None) -> np.ndarray:
-    """bc image from the frames and their parsing (every `stride`-th frame); with a meter, also the
+    """bc image from the frames and their parsing (every `cfg.stride`-th frame); with a meter, also the
     camera motion and the background change against the result (into the meter)."""
+    cfg = cfg or BackgroundConfig()
+    stride, min_dist = cfg.stride, cfg.min_dist
     paths = frame_paths(frames_dir)
     if not paths:
         raise InputError(f"{frames_dir}: no frames")
@@ -117,7 +132,7 @@ def extract_background(frames_dir: str, parsing_dir: str, stride: int = 1, min_d
         if meter is not None:
             meter.track(img, labels)
     assert model is not None
-    known = model.known(min_dist)
+    known = model.known(cfg.min_dist)
     frac = float(known.mean())
     log.info("background: %.1f%% of pixels seen away from the person, rest filled from the nearest",
              100 * frac)
@@ -167,23 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="bc.jpg")
     ap.add_argument("--report", help="background.json: motion figures and the background mode chosen")
     ap.add_argument("--notices", help="JSON file for what the step decided about the input")
-    ap.add_argument("--mode", choices=MODES, default="auto",
-                    help="static image, each frame's own background, or per_frame when it moves (auto)")
-    ap.add_argument("--max-share", type=float, default=MotionConfig.max_share,
-                    help="share of changed background pixels above which the background moves")
-    ap.add_argument("--max-path-px", type=float, default=MotionConfig.max_path_px,
-                    help="camera motion (px at the processed size) above which the camera moves")
-    ap.add_argument("--stride", type=int, default=1, help="use every k-th frame")
-    ap.add_argument("--min-dist", type=float, default=5.0, help="px from the foreground to trust a pixel")
-    ap.add_argument("--jpeg-quality", type=int, default=95)
+    ap.add_argument("--jpeg-quality", type=int, default=JPEG_QUALITY)
+    add_flags(ap, BackgroundConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.background")
-    meter = MotionMeter(MotionConfig(max_share=args.max_share, max_path_px=args.max_path_px))
-    bg = extract_background(args.frames, args.parsing, args.stride, args.min_dist, meter)
+    cfg = from_args(args, BackgroundConfig)
+    meter = MotionMeter(MotionConfig(max_share=cfg.max_share, max_path_px=cfg.max_path_px))
+    bg = extract_background(args.frames, args.parsing, cfg, meter)
     report = meter.report()
     notices = Notices("extract_background", log)
-    report["background_mode"] = decide_mode(args.mode, report, args.frames, notices)
-    report["mode_setting"] = args.mode
+    report["background_mode"] = decide_mode(cfg.mode, report, args.frames, notices)
+    report["mode_setting"] = cfg.mode
     log.info("background: %.1f%% changed beyond noise, camera path %.2f px, static image %.1f dB -> %s",
              100 * report["changed_share"], report["camera_path_px"], report["background_psnr"] or 0,
              report["background_mode"])

@@ -16,15 +16,26 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from gtalker.common import atomic_path, reports_input_errors, setup_logging
-from gtalker.face.landmarks import load_track
+from gtalker.face.landmarks import load_landmark_track
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.face.blinks")
 
 AU45_SCALE = 2.0
+
+
+@dataclass
+class BlinkConfig:
+    """Settings of the blink signal (config section `blinks`); each field is a CLI flag."""
+
+    open_percentile: float = 80.0    # eye aspect ratio percentile taken as fully open
+    closed_percentile: float = 1.0   # ... and as fully closed
+    max_closed_ratio: float = 0.6    # the closed level is at most this share of the open one
 
 
 def eye_aspect_ratio(lms: np.ndarray) -> np.ndarray:
@@ -39,12 +50,12 @@ def eye_aspect_ratio(lms: np.ndarray) -> np.ndarray:
     return np.mean(ears, axis=0)
 
 
-def normalise(ear: np.ndarray, open_percentile: float = 80.0, closed_percentile: float = 1.0,
-              max_closed_ratio: float = 0.6) -> np.ndarray:
+def normalise(ear: np.ndarray, cfg: BlinkConfig | None = None) -> np.ndarray:
     """Blink value per frame in [0, 1] (1 = eyes closed) from the EAR."""
+    cfg = cfg or BlinkConfig()
     ear = np.asarray(ear, np.float64)
-    open_ = float(np.percentile(ear, open_percentile))
-    closed = min(float(np.percentile(ear, closed_percentile)), max_closed_ratio * open_)
+    open_ = float(np.percentile(ear, cfg.open_percentile))
+    closed = min(float(np.percentile(ear, cfg.closed_percentile)), cfg.max_closed_ratio * open_)
     if open_ - closed <= 1e-9:
         return np.zeros(len(ear), np.float32)
     return np.clip((open_ - ear) / (open_ - closed), 0.0, 1.0).astype(np.float32)
@@ -64,14 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--landmarks", required=True)
     ap.add_argument("--out", required=True, help="blinks.npy")
     ap.add_argument("--au", required=True, help="au.csv")
-    ap.add_argument("--open-percentile", type=float, default=80.0)
-    ap.add_argument("--closed-percentile", type=float, default=1.0)
-    ap.add_argument("--max-closed-ratio", type=float, default=0.6)
+    add_flags(ap, BlinkConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.blinks")
-    track = load_track(args.landmarks)
-    blinks = normalise(eye_aspect_ratio(track.lms), args.open_percentile, args.closed_percentile,
-                       args.max_closed_ratio)
+    track = load_landmark_track(args.landmarks)
+    blinks = normalise(eye_aspect_ratio(track.lms), from_args(args, BlinkConfig))
     with atomic_path(args.out) as tmp:
         np.save(tmp, blinks)
     write_au_csv(args.au, blinks)

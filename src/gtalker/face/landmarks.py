@@ -30,6 +30,7 @@ from gtalker.common import InputError, atomic_path, reports_input_errors, setup_
 from gtalker.face.detectors import Detection, HogDetector, box_iou, make_landmarker
 from gtalker.io.frames import frame_paths, read_image
 from gtalker.notices import Notices
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.face.landmarks")
 
@@ -45,9 +46,11 @@ PATCH = 40  # side of the aligned face patch used to check the track
 
 
 @dataclass
-class TrackerConfig:
-    """Settings of the landmark tracker (config section `landmarks`)."""
+class LandmarkConfig:
+    """Settings of the landmark tracker (config section `landmarks`); each field is a CLI flag."""
 
+    backend: str = "dlib"         # dlib | face_alignment
+    fan_weights: str = "resources/2DFAN4-cd938726ad.zip"  # face_alignment's FAN weights
     detect_every: int = 10        # check the track with the detector every K frames
     detect_size: int = 256        # the detector runs on the image downscaled to this longer side
     min_patch_score: float = 0.5  # tracking fails below this correlation of the aligned face patch
@@ -57,7 +60,7 @@ class TrackerConfig:
 
 
 @dataclass
-class Track:
+class LandmarkTrack:
     """Per-video landmark arrays."""
 
     lms: np.ndarray
@@ -157,7 +160,7 @@ def pick_detection(dets: list[Detection], prev_box: np.ndarray | None) -> tuple[
 
 
 def track_landmarks(frames: Iterable[np.ndarray], landmarker, detector: HogDetector,
-                    cfg: TrackerConfig, n_frames: int | None = None) -> Track:
+                    cfg: LandmarkConfig, n_frames: int | None = None) -> LandmarkTrack:
     """Landmarks for every frame of a stream (no gap filling; see `fill_gaps`)."""
     lms_all, valid, scores = [], [], []
     relation = np.array([-0.05, -0.05, 0.05, 0.05])  # replaced at the first detection
@@ -212,7 +215,7 @@ def track_landmarks(frames: Iterable[np.ndarray], landmarker, detector: HogDetec
     n = len(valid)
     if n == 0:
         raise InputError("no frames to process")
-    return Track(lms=np.stack(lms_all).astype(np.float32), valid=np.array(valid, bool),
+    return LandmarkTrack(lms=np.stack(lms_all).astype(np.float32), valid=np.array(valid, bool),
                  interpolated=np.zeros(n, bool), score=np.array(scores, np.float32), stats=stats)
 
 
@@ -230,7 +233,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def fill_gaps(track: Track, max_gap: int) -> Track:
+def fill_gaps(track: LandmarkTrack, max_gap: int) -> LandmarkTrack:
     """Interpolate runs of frames without a face of up to max_gap frames (hold at the ends).
 
     Raises InputError listing the longer runs (or when no frame has a face).
@@ -256,10 +259,10 @@ def fill_gaps(track: Track, max_gap: int) -> Track:
             w = ((np.arange(a, b) - (a - 1)) / (b - (a - 1)))[:, None, None]
             lms[a:b] = (1 - w) * lms[a - 1] + w * lms[b]
         interp[a:b] = True
-    return Track(lms=lms, valid=track.valid, interpolated=interp, score=track.score, stats=track.stats)
+    return LandmarkTrack(lms=lms, valid=track.valid, interpolated=interp, score=track.score, stats=track.stats)
 
 
-def save_track(path: str, track: Track) -> None:
+def save_landmark_track(path: str, track: LandmarkTrack) -> None:
     """Write landmarks.npz atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -267,11 +270,11 @@ def save_track(path: str, track: Track) -> None:
                      score=track.score.astype(np.float32))
 
 
-def load_track(path: str) -> Track:
+def load_landmark_track(path: str) -> LandmarkTrack:
     """Read landmarks.npz, checking its arrays."""
     try:
         data = np.load(path)
-        track = Track(lms=data["lms"], valid=data["valid"], interpolated=data["interpolated"],
+        track = LandmarkTrack(lms=data["lms"], valid=data["valid"], interpolated=data["interpolated"],
                       score=data["score"])
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a landmarks file ({err}); rerun rule detect_landmarks") from err
@@ -291,17 +294,16 @@ def frames_cut(lms: np.ndarray, width: int, height: int, margin: float = 0.5) ->
     return int(out.any(axis=1).sum())
 
 
-def detect_video(frames_dir: str, backend: str = "dlib", cfg: TrackerConfig | None = None,
-                 fan_weights: str = "resources/2DFAN4-cd938726ad.zip", device: str = "auto",
-                 notices: Notices | None = None) -> Track:
+def detect_video(frames_dir: str, cfg: LandmarkConfig | None = None, device: str = "auto",
+                 notices: Notices | None = None) -> LandmarkTrack:
     """Landmarks for every frame of a frame store, gaps filled; dark frames, several faces and filled
     gaps are recorded in `notices` (gtalker.notices)."""
-    cfg = cfg or TrackerConfig()
+    cfg = cfg or LandmarkConfig()
     notices = notices or Notices("detect_landmarks", log)
     paths = frame_paths(frames_dir)
     if not paths:
         raise InputError(f"{frames_dir}: no frames; rerun the ingest rules")
-    landmarker = make_landmarker(backend, fan_weights, device, cfg.upscale)
+    landmarker = make_landmarker(cfg.backend, cfg.fan_weights, device, cfg.upscale)
     detector = HogDetector(cfg.detect_size)
     track = track_landmarks((read_image(p) for p in paths), landmarker, detector, cfg, len(paths))
     s = track.stats
@@ -340,25 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", required=True, help="frame folder (000000.jpg ...)")
     ap.add_argument("--out", required=True, help="output landmarks.npz")
-    ap.add_argument("--backend", default="dlib", choices=["dlib", "face_alignment"])
-    ap.add_argument("--fan-weights", default="resources/2DFAN4-cd938726ad.zip")
-    ap.add_argument("--detect-every", type=int, default=10)
-    ap.add_argument("--detect-size", type=int, default=256)
-    ap.add_argument("--min-patch-score", type=float, default=0.5)
-    ap.add_argument("--max-gap", type=int, default=12)
-    ap.add_argument("--dark-threshold", type=float, default=40.0)
-    ap.add_argument("--upscale", type=int, default=2,
-                    help="dlib: enlarge the face crop this many times (sub-pixel landmarks; 1 = off)")
+    add_flags(ap, LandmarkConfig)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--notices", help="JSON file for what the step decided about the input")
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.landmarks")
     notices = Notices("detect_landmarks", log)
-    cfg = TrackerConfig(detect_every=args.detect_every, detect_size=args.detect_size,
-                        min_patch_score=args.min_patch_score, max_gap=args.max_gap,
-                        dark_threshold=args.dark_threshold, upscale=args.upscale)
-    track = detect_video(args.frames, args.backend, cfg, args.fan_weights, args.device, notices)
-    save_track(args.out, track)
+    track = detect_video(args.frames, from_args(args, LandmarkConfig), args.device, notices)
+    save_landmark_track(args.out, track)
     notices.write(args.notices)
     return 0
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging
-from gtalker.face.landmarks import load_track
+from gtalker.face.landmarks import load_landmark_track
 
 log = logging.getLogger("gtalker.face.lips")
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.lips")
     size = int(read_json(args.frames_json)["size"])
-    boxes = lip_boxes(load_track(args.landmarks).lms, size, size)
+    boxes = lip_boxes(load_landmark_track(args.landmarks).lms, size, size)
     empty = np.nonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0]
     if len(empty):
         raise InputError(f"{args.landmarks}: lip boxes outside the image in frames {empty[:20].tolist()}")

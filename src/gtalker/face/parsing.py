@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,12 +25,13 @@ from tqdm import tqdm
 
 from gtalker.common import InputError, atomic_path, reports_input_errors, setup_logging, write_json
 from gtalker.face.heuristic import HeuristicConfig, HeuristicParser, parse_stream
+from gtalker.face.landmarks import load_landmark_track
 from gtalker.face.parsing_quality import REACH, head_beyond_hull, torso_above_nose
 from gtalker.notices import Notices
-from gtalker.face.landmarks import load_track
 from gtalker.face.writer import ImageWriter
 from gtalker.face.regions import face_frame, face_polygon, fill_polygon
 from gtalker.io.frames import frame_path, frame_paths, read_frame, read_image
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.face.parsing")
 
@@ -112,6 +114,15 @@ def bisenet_labels(frames_dir: str, n: int, weights_path: str, size: int, batch:
             yield TO_COARSE[fine], fine
 
 
+@dataclass
+class BisenetConfig:
+    """Settings of the BiSeNet parser (config section `parsing.bisenet`); each field is a CLI flag."""
+
+    weights: str = "resources/79999_iter.pth"  # 79999_iter.pth (rule download_bisenet_weights)
+    size: int = 512                            # network input size
+    batch: int = 4
+
+
 def check_labels(coarse: np.ndarray, index: int) -> None:
     """Log when a frame has no head pixels (a wrong output must not pass silently)."""
     if not (coarse == HEAD).any():
@@ -123,7 +134,7 @@ def parse_video(frames_dir: str, landmarks: str, out: str, out_fine: str, backen
                 size: int = 512, batch: int = 4, device: str = "auto") -> dict:
     """Write coarse and fine label maps for every frame; returns counts for the log."""
     paths = frame_paths(frames_dir)
-    track = load_track(landmarks)
+    track = load_landmark_track(landmarks)
     n = len(paths)
     if n == 0:
         raise InputError(f"{frames_dir}: no frames; rerun the ingest rules")
@@ -170,22 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--landmarks", required=True)
     ap.add_argument("--out", required=True, help="folder of 4-class label PNGs")
     ap.add_argument("--out-fine", required=True, help="folder of 19-class label PNGs")
-    ap.add_argument("--backend", default="heuristic", choices=["heuristic", "bisenet"])
-    ap.add_argument("--weights", default="resources/79999_iter.pth", help="BiSeNet weights")
-    ap.add_argument("--size", type=int, default=512, help="BiSeNet input size")
-    ap.add_argument("--batch", type=int, default=4, help="BiSeNet batch size")
+    ap.add_argument("--backend", required=True, choices=["heuristic", "bisenet"])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--report", default=None, help="write the figures (JSON) here")
     ap.add_argument("--notices", default=None, help="write what the step noticed here (gtalker.notices)")
-    defaults = HeuristicConfig()
-    for name, value in vars(defaults).items():
-        ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
-                        help=f"heuristic: {name}")
+    add_flags(ap, HeuristicConfig)
+    add_flags(ap, BisenetConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.parsing")
-    cfg = HeuristicConfig(**{k: getattr(args, k) for k in vars(defaults)})
+    cfg, net = from_args(args, HeuristicConfig), from_args(args, BisenetConfig)
     stats = parse_video(args.frames, args.landmarks, args.out, args.out_fine, args.backend, cfg,
-                        args.weights, args.size, args.batch, args.device)
+                        net.weights, net.size, net.batch, args.device)
     log.info("parsing: %s", stats)
     notices = Notices("parse_faces", log)
     check_parsing(stats, notices, cfg if args.backend == "heuristic" else None)

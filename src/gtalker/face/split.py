@@ -12,14 +12,23 @@ import argparse
 import logging
 import math
 import sys
+from dataclasses import dataclass
 
 from gtalker.common import InputError, read_json, reports_input_errors, setup_logging, write_json
 from gtalker.notices import Notices
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.face.split")
 
 # Fewer validation frames make the metrics noise; a video that cannot spare them gives at most half.
 MIN_VAL_FRAMES = 25
+
+
+@dataclass
+class SplitConfig:
+    """Settings of the split (config section `split`); each field is a CLI flag."""
+
+    train_fraction: float = 10 / 11  # the reference's share of training frames
 
 
 def split_frames(n_frames: int, train_fraction: float, min_val: int = MIN_VAL_FRAMES) -> dict[str, list[int]]:
@@ -49,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames-json", required=True)
-    ap.add_argument("--train-fraction", type=float, default=10 / 11)
+    add_flags(ap, SplitConfig)
     ap.add_argument("--out", required=True)
     ap.add_argument("--notices", help="JSON file for what the step decided about the input")
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.split")
     meta = read_json(args.frames_json)
-    split = split_frames(int(meta["n_frames"]), args.train_fraction)
+    split = split_frames(int(meta["n_frames"]), from_args(args, SplitConfig).train_fraction)
     notices = Notices("split_dataset", log)
     note_short_validation(split, notices)
     write_json(args.out, split)

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging
 from gtalker.face.writer import ImageWriter
-from gtalker.io.frames import frame_path, frame_paths, read_image
+from gtalker.io.frames import JPEG_QUALITY, frame_path, frame_paths, read_image
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.face.torso")
 
@@ -35,7 +36,8 @@ HEAD, NECK, TORSO = 1, 2, 3
 
 @dataclass
 class TorsoConfig:
-    """Extension lengths as fractions of the image height (the reference uses 48+4, 8, 4 px at 512)."""
+    """Settings of the torso images (config section `torso`); each field is a CLI flag. Extension lengths
+    are fractions of the image height (the reference uses 48+4, 8, 4 px at 512)."""
 
     neck_extend: float = 0.094
     torso_extend: float = 0.016
@@ -139,7 +141,7 @@ def frame_background(img: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def composite_video(frames_dir: str, parsing_dir: str, background: str, out_torso: str, out_gt: str,
-                    out_torso_bg: str, cfg: TorsoConfig | None = None, jpeg_quality: int = 95,
+                    out_torso_bg: str, cfg: TorsoConfig | None = None, jpeg_quality: int = JPEG_QUALITY,
                     per_frame: bool = False) -> int:
     """Write torso/, gt/ and torso_bg/ for every frame (over each frame's own background when
     `per_frame`); returns the frame count."""
@@ -181,13 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-torso-bg", required=True)
     ap.add_argument("--background-report", help="background.json of extract_background: its "
                     "background_mode (static or per_frame) decides what goes behind the torso")
-    ap.add_argument("--neck-extend", type=float, default=TorsoConfig.neck_extend)
-    ap.add_argument("--torso-extend", type=float, default=TorsoConfig.torso_extend)
-    ap.add_argument("--push-down", type=float, default=TorsoConfig.push_down)
-    ap.add_argument("--jpeg-quality", type=int, default=95)
+    ap.add_argument("--jpeg-quality", type=int, default=JPEG_QUALITY)
+    add_flags(ap, TorsoConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.face.torso")
-    cfg = TorsoConfig(neck_extend=args.neck_extend, torso_extend=args.torso_extend, push_down=args.push_down)
+    cfg = from_args(args, TorsoConfig)
     mode = read_json(args.background_report).get("background_mode", "static") if args.background_report else "static"
     if mode not in ("static", "per_frame"):
         raise InputError(f"{args.background_report}: background_mode '{mode}' is not static or per_frame; "

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gtalker.io.frames import JPEG_QUALITY
 
 # fast PNG: light zlib level and the 'sub' row filter (OpenCV >= 4.10 lets us pick it; about 2x faster
 # than the adaptive filters for a slightly larger file)
@@ -31,7 +32,7 @@ class ImageWriter:
     Images are given in RGB/RGBA/grey; JPEG quality and fast PNG compression are set by extension.
     """
 
-    def __init__(self, workers: int = 2, max_pending: int = 8, jpeg_quality: int = 95) -> None:
+    def __init__(self, workers: int = 2, max_pending: int = 8, jpeg_quality: int = JPEG_QUALITY) -> None:
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.pending: deque[Future] = deque()
         self.max_pending = max_pending

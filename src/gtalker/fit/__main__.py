@@ -3,7 +3,7 @@
   python -m gtalker.fit builtin --out resources/face_models/builtin.npz
   python -m gtalker.fit convert-bfm --bfm-dir resources/face_models/bfm2009 --out bfm2009.npz
   python -m gtalker.fit track --landmarks landmarks.npz --frames-json frames.json --model builtin.npz \
-      --out track.npz [--focal-min 600 --focal-max 1500 --focal-step 100 ...] [--device auto]
+      --out track.npz [--focal-min 600 --focal-max 1500 ... every FitConfig field] [--device auto]
   python -m gtalker.fit cameras --track track.npz --split split.json --out-train t.json --out-val v.json
   python -m gtalker.fit points --track track.npz --model builtin.npz --frames-dir frames --split split.json \
       --init mesh --n-points 10000 --seed 0 --out points_mesh.ply
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gtalker.common import InputError, read_json, reports_input_errors, setup_logging
-
-if TYPE_CHECKING:
-    from gtalker.fit.tracker import FitSettings
+from gtalker.settings import add_flags, from_args
 
 
 def _cmd_builtin(args: argparse.Namespace) -> None:
@@ -41,24 +38,12 @@ def _cmd_convert_bfm(args: argparse.Namespace) -> None:
     save(model, args.out)
 
 
-def _settings(args: argparse.Namespace) -> FitSettings:
-    from gtalker.fit.tracker import FitSettings
-
-    return FitSettings(focal_min=args.focal_min, focal_max=args.focal_max, focal_step=args.focal_step,
-                       focal_frames=args.focal_frames, iterations=args.iterations, smooth=args.smooth,
-                       smooth_expression=args.smooth_expression, reg_identity=args.reg_identity,
-                       reg_expression=args.reg_expression, max_error_px=args.max_error_px,
-                       outlier_px=args.outlier_px, robust_px=args.robust_px, video_modes=args.video_modes,
-                       mouth_weight=args.mouth_weight, frame_robust=args.frame_robust,
-                       smooth_ends=args.smooth_ends)
-
-
 def _cmd_track(args: argparse.Namespace) -> None:
     import torch
 
     from gtalker.common import get_device
     from gtalker.fit.facemodel import load
-    from gtalker.fit.tracker import fit_video, load_landmarks, save_track
+    from gtalker.fit.tracker import FitConfig, fit_video, load_landmarks, save_head_fit
 
     torch.set_num_threads(args.threads)
     lms, valid = load_landmarks(args.landmarks)
@@ -68,15 +53,16 @@ def _cmd_track(args: argparse.Namespace) -> None:
         raise InputError(f"{args.landmarks}: {len(lms)} frames but {args.frames_json} says {meta['n_frames']}; "
                          "rerun the face stage")
     model = load(args.model)
-    track = fit_video(model, lms, valid, size, _settings(args), get_device(args.device), focal=args.focal)
-    save_track(track, args.out)
+    track = fit_video(model, lms, valid, size, from_args(args, FitConfig), get_device(args.device),
+                      focal=args.focal)
+    save_head_fit(args.out, track)
 
 
 def _cmd_cameras(args: argparse.Namespace) -> None:
     from gtalker.fit.cameras import read_split, write_transforms
-    from gtalker.fit.tracker import load_track
+    from gtalker.fit.tracker import load_head_fit
 
-    track = load_track(args.track)
+    track = load_head_fit(args.track)
     write_transforms(track, read_split(args.split, track.n_frames), args.out_train, args.out_val)
 
 
@@ -84,9 +70,9 @@ def _cmd_points(args: argparse.Namespace) -> None:
     from gtalker.fit.cameras import read_split
     from gtalker.fit.facemodel import load
     from gtalker.fit.points import colour_points, make_points, write_ply
-    from gtalker.fit.tracker import load_track
+    from gtalker.fit.tracker import load_head_fit
 
-    track = load_track(args.track)
+    track = load_head_fit(args.track)
     model = load(args.model)
     split = read_split(args.split, track.n_frames)
     points, normals = make_points(model, track, args.init, args.n_points, args.seed)
@@ -98,6 +84,9 @@ def _cmd_points(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI; every FitConfig field is a flag of `track`."""
+    from gtalker.fit.tracker import FitConfig
+
     ap = argparse.ArgumentParser(prog="python -m gtalker.fit", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -120,25 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--focal", type=float, default=None, help="fixed focal (px); skips the search")
-    p.add_argument("--focal-min", type=float, default=600.0)
-    p.add_argument("--focal-max", type=float, default=1500.0)
-    p.add_argument("--focal-step", type=float, default=100.0)
-    p.add_argument("--focal-frames", type=int, default=48)
-    p.add_argument("--iterations", type=int, default=200)
-    p.add_argument("--smooth", type=float, default=20.0)
-    p.add_argument("--smooth-expression", type=float, default=0.05)
-    p.add_argument("--reg-identity", type=float, default=0.02)
-    p.add_argument("--reg-expression", type=float, default=0.05)
-    p.add_argument("--max-error-px", type=float, default=5.0)
-    p.add_argument("--outlier-px", type=float, default=15.0)
-    p.add_argument("--robust-px", type=float, default=3.0, help="pseudo-Huber scale (px at 512); 0 = squared")
-    p.add_argument("--video-modes", type=int, default=4, help="expression modes estimated from the video")
-    p.add_argument("--mouth-weight", type=float, default=0.5,
-                   help="data weight of the landmarks that move with speech (lips, lower jaw, nose base)")
-    p.add_argument("--frame-robust", type=float, default=3.0,
-                   help="per-frame Cauchy weight scale (x median landmark RMSE); 0 = off")
-    p.add_argument("--smooth-ends", type=float, default=0.3,
-                   help="pose step penalty over the first/last frames; 0 = off")
+    add_flags(p, FitConfig)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_cmd_track)

@@ -16,17 +16,17 @@ from typing import Any
 import numpy as np
 
 from gtalker.fit.facemodel import FaceModel
-from gtalker.fit.tracker import Track
+from gtalker.fit.tracker import HeadFit
 
 
-def nose_track(model: FaceModel, track: Track) -> np.ndarray:
+def nose_track(model: FaceModel, track: HeadFit) -> np.ndarray:
     """Image position [N,2] of the fitted neutral nose tip (landmark 30) in every frame."""
     X = model.shape(track.identity)[model.lmk_idx[30]]
     P = np.einsum("nij,j->ni", track.R, X) + track.t
     return track.focal * P[:, :2] / P[:, 2:3] + [track.cx, track.cy]
 
 
-def demo_accuracy(model: FaceModel, track: Track, truth: dict[str, Any]) -> dict[str, float]:
+def demo_accuracy(model: FaceModel, track: HeadFit, truth: dict[str, Any]) -> dict[str, float]:
     """Errors of a track against the demo truth (truth at the same image size as the track)."""
     n = min(track.n_frames, len(truth["rotation_deg"]))
     scale_px = track.size / float(truth["size"])

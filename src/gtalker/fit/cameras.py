@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gtalker.common import InputError, read_json, write_json
-from gtalker.fit.tracker import Track
+from gtalker.fit.tracker import HeadFit
 
 
 def world_to_camera(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def camera_to_world(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return M
 
 
-def transforms(track: Track, frames: list[int]) -> dict[str, Any]:
+def transforms(track: HeadFit, frames: list[int]) -> dict[str, Any]:
     """The transforms_*.json content for the given frame indices."""
     c2w = camera_to_world(track.R, track.t)
     return {
@@ -62,7 +62,7 @@ def read_split(path: str | os.PathLike, n_frames: int) -> dict[str, list[int]]:
     return {"train": list(split["train"]), "val": list(split["val"])}
 
 
-def write_transforms(track: Track, split: dict[str, list[int]], out_train: str | os.PathLike,
+def write_transforms(track: HeadFit, split: dict[str, list[int]], out_train: str | os.PathLike,
                      out_val: str | os.PathLike) -> None:
     """Write both transforms files."""
     write_json(out_train, transforms(track, split["train"]))

@@ -19,13 +19,13 @@ import numpy as np
 
 from gtalker.common import InputError, atomic_path
 from gtalker.fit.facemodel import FaceModel, vertex_normals
-from gtalker.fit.tracker import Track
+from gtalker.fit.tracker import HeadFit
 from gtalker.io.frames import read_frame
 
 INITS = ("mesh", "random", "landmarks")
 
 
-def fitted_vertices(model: FaceModel, track: Track) -> np.ndarray:
+def fitted_vertices(model: FaceModel, track: HeadFit) -> np.ndarray:
     """Model vertices [V,3] with the track's identity and its mean expression over fitted frames
     (the model's own expression modes; the track's per-video residual modes move landmarks only)."""
     used = track.used if track.used.any() else np.ones(track.n_frames, bool)
@@ -53,7 +53,7 @@ def sample_surface(vertices: np.ndarray, triangles: np.ndarray, n: int,
     return np.concatenate(pts), np.concatenate(nrm)
 
 
-def make_points(model: FaceModel, track: Track, init: str, n_points: int,
+def make_points(model: FaceModel, track: HeadFit, init: str, n_points: int,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """(points [P,3], normals [P,3] or None) of one init kind."""
     if init not in INITS:
@@ -78,7 +78,7 @@ def make_points(model: FaceModel, track: Track, init: str, n_points: int,
     return sample_surface(verts, model.triangles, n_points, rng)
 
 
-def colour_points(points: np.ndarray, normals: np.ndarray | None, track: Track, frames_dir: str | os.PathLike,
+def colour_points(points: np.ndarray, normals: np.ndarray | None, track: HeadFit, frames_dir: str | os.PathLike,
                   frame_ids: list[int], n_views: int = 8) -> np.ndarray:
     """uint8 colours [P,3]: the median over up to n_views frames of the pixel each point projects to."""
     if not frame_ids:

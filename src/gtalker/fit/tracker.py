@@ -80,8 +80,8 @@ RIGID_POINTS = [0, 16, 27, 28, 29, 30, 36, 39, 42, 45]
 
 
 @dataclass
-class FitSettings:
-    """Tracker settings (pixel values at 512 px)."""
+class FitConfig:
+    """Head-fit settings (config section `fit`, pixel values at 512 px); each field is a CLI flag."""
 
     focal_min: float = 600.0
     focal_max: float = 1500.0
@@ -95,11 +95,11 @@ class FitSettings:
     max_error_px: float = 5.0
     outlier_px: float = 15.0
     max_outlier_fraction: float = 0.25
-    robust_px: float = 3.0
-    video_modes: int = 4
-    mouth_weight: float = 0.5
-    frame_robust: float = 3.0
-    smooth_ends: float = 0.3
+    robust_px: float = 3.0          # pseudo-Huber scale (px at 512); 0 = squared
+    video_modes: int = 4            # expression modes estimated from the video
+    mouth_weight: float = 0.5       # weight of the landmarks speech moves (lips, lower jaw, nose base)
+    frame_robust: float = 3.0       # per-frame Cauchy weight scale (x median landmark RMSE); 0 = off
+    smooth_ends: float = 0.3        # pose step penalty over the first/last frames; 0 = off
 
     def focal_grid(self, size: int) -> np.ndarray:
         """Focal candidates in pixels for an image of `size`."""
@@ -110,7 +110,7 @@ class FitSettings:
 
 
 @dataclass
-class Track:
+class HeadFit:
     """A fitted track (see CONTRACTS.md, results/D/fit/track.npz)."""
 
     focal: float
@@ -137,7 +137,7 @@ class Track:
         return len(self.R)
 
 
-def save_track(track: Track, path: str | os.PathLike) -> None:
+def save_head_fit(path: str | os.PathLike, track: HeadFit) -> None:
     """Write track.npz atomically."""
     arrays = dict(
         focal=np.float64(track.focal), cx=np.float64(track.cx), cy=np.float64(track.cy),
@@ -154,7 +154,7 @@ def save_track(track: Track, path: str | os.PathLike) -> None:
             np.savez(fh, **arrays)
 
 
-def load_track(path: str | os.PathLike) -> Track:
+def load_head_fit(path: str | os.PathLike) -> HeadFit:
     """Read track.npz, naming the file when it is missing or incomplete."""
     p = Path(path)
     if not p.exists():
@@ -166,7 +166,7 @@ def load_track(path: str | os.PathLike) -> Track:
             raise InputError(f"{p}: track lacks {missing}; delete it and rerun fit_face_model")
         if len(d["R"]) == 0:
             raise InputError(f"{p}: track has no frames")
-        return Track(
+        return HeadFit(
             focal=float(d["focal"]), cx=float(d["cx"]), cy=float(d["cy"]), size=int(d["size"]),
             R=d["R"].astype(np.float64), t=d["t"].astype(np.float64),
             expression=d["expression"].astype(np.float64), identity=d["identity"].astype(np.float64),
@@ -255,7 +255,7 @@ class Problem:
     """
 
     def __init__(self, model: FaceModel, lms: np.ndarray, used: np.ndarray, focal: np.ndarray,
-                 cx: float, cy: float, size: int, settings: FitSettings, device: torch.device,
+                 cx: float, cy: float, size: int, settings: FitConfig, device: torch.device,
                  group: np.ndarray | None = None, n_groups: int = 1, temporal: bool = True) -> None:
         dt = DTYPE
         mean, idb, exb = model.landmark_arrays()
@@ -539,7 +539,7 @@ def _subset(used: np.ndarray, k: int) -> np.ndarray:
     return idx[np.round(np.linspace(0, len(idx) - 1, k)).astype(int)]
 
 
-def search_focal(model: FaceModel, lms: np.ndarray, used: np.ndarray, size: int, settings: FitSettings,
+def search_focal(model: FaceModel, lms: np.ndarray, used: np.ndarray, size: int, settings: FitConfig,
                  device: torch.device) -> tuple[float, np.ndarray, np.ndarray]:
     """(best focal, candidates, objective per candidate) from a batched fit on a subset of frames."""
     cands = settings.focal_grid(size)
@@ -588,8 +588,8 @@ def residual_modes(prob: Problem, used: np.ndarray, k: int) -> np.ndarray:
     return rigid_masked((Vt[:k] * (S[:k] / np.sqrt(len(D)))[:, None]).reshape(k, 68, 3))
 
 
-def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, settings: FitSettings,
-              device: torch.device | str = "cpu", focal: float | None = None) -> Track:
+def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, settings: FitConfig,
+              device: torch.device | str = "cpu", focal: float | None = None) -> HeadFit:
     """Fit the model to every frame's landmarks; see the module docstring. Raises InputError on failure."""
     device = torch.device(device)
     N = len(lms)
@@ -642,7 +642,7 @@ def fit_video(model: FaceModel, lms: np.ndarray, valid: np.ndarray, size: int, s
     t = fill_gaps(t, used)
     expression = fill_gaps(expression, used)
     reproj = np.where(used, err, np.nan)
-    return Track(focal=float(focal), cx=cx, cy=cy, size=int(size), R=R, t=t, expression=expression,
+    return HeadFit(focal=float(focal), cx=cx, cy=cy, size=int(size), R=R, t=t, expression=expression,
                  identity=identity, reproj_err=reproj, used=used, model=model.name,
                  focal_candidates=cands, focal_objective=objective, video_modes=video_modes)
 

@@ -12,6 +12,7 @@ import numpy as np
 from gtalker.common import InputError
 
 FRAME_PATTERN = "{:06d}"
+JPEG_QUALITY = 95  # frames written as JPEG (preprocess.jpeg_quality)
 
 
 def frame_paths(folder: str | os.PathLike, ext: str | None = None) -> list[Path]:
@@ -41,7 +42,7 @@ def read_image(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR) -> np.nda
     return img
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray, jpeg_quality: int = 95) -> None:
+def write_image(path: str | os.PathLike, img: np.ndarray, jpeg_quality: int = JPEG_QUALITY) -> None:
     """Write an RGB/RGBA/gray uint8 image; format from the extension."""
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
@@ -74,7 +75,7 @@ def count_frames(folder: str | os.PathLike, ext: str = ".jpg") -> int:
 
 
 def write_frames(folder: str | os.PathLike, frames: Iterable[np.ndarray], ext: str = ".jpg",
-                 jpeg_quality: int = 95) -> int:
+                 jpeg_quality: int = JPEG_QUALITY) -> int:
     """Write frames 000000.ext, 000001.ext, ... into an existing folder; return the count."""
     n = 0
     for n, img in enumerate(frames, start=1):

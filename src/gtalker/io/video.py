@@ -13,6 +13,7 @@ import numpy as np
 
 from gtalker.common import InputError
 from gtalker.io.audio import ffmpeg_exe
+from gtalker.io.frames import JPEG_QUALITY
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
@@ -136,7 +137,7 @@ def probe(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def extract_frames(path: str | os.PathLike, out_dir: str | os.PathLike, fps: float, size: int,
-                   start: float | None = None, end: float | None = None, jpeg_quality: int = 95,
+                   start: float | None = None, end: float | None = None, jpeg_quality: int = JPEG_QUALITY,
                    crop: tuple[int, int, int] | None = None) -> int:
     """Decode a video into out_dir/000000.jpg ... at a constant `fps`, cropped to a square, resized.
 

@@ -3,7 +3,7 @@
   python -m gtalker.metrics evaluate --rendered val_frames --real frames --gt gt --split split.json
         --audio audio.wav --frames-json frames.json [--parsing face/parsing] [--render-stats render_stats.json]
         [--train-log train_log.json --canonical-log canonical/train_log.json]
-        [--lpips-alexnet P --lpips-linear P --syncnet P] [--max-offset 10] [--syncnet-vshift 15]
+        [--lpips-alexnet P --lpips-linear P --syncnet-model P --max-offset 10 --syncnet-vshift 15]
         [--dataset D --variant V] [--device auto] --out metrics.json
   python -m gtalker.metrics compare --metrics a/metrics.json b/metrics.json --tsv compare.tsv --md compare.md
   python -m gtalker.metrics download --name lpips_alexnet|lpips_linear|syncnet --out resources/FILE
@@ -13,16 +13,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 
 from gtalker.common import InputError, get_device, reports_input_errors, setup_logging, write_json
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.metrics")
+RUNTIME = ("device", "per_frame")  # EvaluateConfig fields set here, not flags
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI; every EvaluateConfig setting is a flag of `evaluate`."""
+    from gtalker.metrics.evaluate import EvaluateConfig
+
     parser = argparse.ArgumentParser(prog="python -m gtalker.metrics", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,11 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train-log")
     e.add_argument("--canonical-log")
     e.add_argument("--parsing", help="face/parsing label maps: metrics inside the head mask")
-    e.add_argument("--lpips-alexnet", default="resources/alexnet-owt-7be5be79.pth")
-    e.add_argument("--lpips-linear", default="resources/lpips_alex_v0.1.pth")
-    e.add_argument("--syncnet", default="resources/syncnet_v2.model")
-    e.add_argument("--max-offset", type=int, default=10, help="weight-free AV offset search, +-frames")
-    e.add_argument("--syncnet-vshift", type=int, default=15)
+    add_flags(e, EvaluateConfig, skip=RUNTIME)
     e.add_argument("--dataset")
     e.add_argument("--variant")
     e.add_argument("--device", default="auto")
@@ -59,16 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> dict:
     import torch
 
-    from gtalker.metrics.evaluate import EvalInputs, EvalOptions, evaluate
+    from gtalker.metrics.evaluate import EvalInputs, EvaluateConfig, evaluate
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
     inp = EvalInputs(rendered=args.rendered, real=args.real, gt=args.gt, split=args.split, audio=args.audio,
                      frames_json=args.frames_json, render_stats=args.render_stats, train_log=args.train_log,
                      canonical_log=args.canonical_log, parsing=args.parsing)
-    opts = EvalOptions(lpips_alexnet=args.lpips_alexnet, lpips_linear=args.lpips_linear, syncnet=args.syncnet,
-                       max_offset=args.max_offset, syncnet_vshift=args.syncnet_vshift,
-                       device=str(get_device(args.device)))
+    opts = dataclasses.replace(from_args(args, EvaluateConfig, skip=RUNTIME), device=str(get_device(args.device)))
     result = {"dataset": args.dataset, "variant": args.variant, **evaluate(inp, opts)}
     result["evaluate_seconds"] = round(time.perf_counter() - t0, 2)
     write_json(args.out, result)

@@ -49,12 +49,13 @@ class EvalInputs:
 
 
 @dataclass(frozen=True)
-class EvalOptions:
-    """Weights (optional) and settings."""
+class EvaluateConfig:
+    """Evaluation settings (config section `evaluate`, less fetch_weights): weights (optional) and search
+    ranges; device and per_frame are set by the caller. The others are CLI flags."""
 
     lpips_alexnet: str = "resources/alexnet-owt-7be5be79.pth"
     lpips_linear: str = "resources/lpips_alex_v0.1.pth"
-    syncnet: str = "resources/syncnet_v2.model"
+    syncnet_model: str = "resources/syncnet_v2.model"
     max_offset: int = 10
     syncnet_vshift: int = 15
     device: str = "cpu"
@@ -112,7 +113,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _lpips_model(opts: EvalOptions, reasons: dict[str, str]):
+def _lpips_model(opts: EvaluateConfig, reasons: dict[str, str]):
     from gtalker.metrics.lpips import load_lpips
     from gtalker.metrics.weights import present
 
@@ -128,7 +129,7 @@ def _lpips_model(opts: EvalOptions, reasons: dict[str, str]):
         return None
 
 
-def _syncnet_model(opts: EvalOptions, fps: float, indices: list[int], reasons: dict[str, str]):
+def _syncnet_model(opts: EvaluateConfig, fps: float, indices: list[int], reasons: dict[str, str]):
     from gtalker.metrics.syncnet import load_syncnet
     from gtalker.metrics.weights import present
 
@@ -138,12 +139,12 @@ def _syncnet_model(opts: EvalOptions, fps: float, indices: list[int], reasons: d
     if indices != list(range(indices[0], indices[0] + len(indices))):
         reasons["syncnet"] = "the validation frames are not one contiguous passage"
         return None
-    if not present(opts.syncnet):
-        reasons["syncnet"] = (f"weights not present: {opts.syncnet} (rule download_syncnet_weights "
+    if not present(opts.syncnet_model):
+        reasons["syncnet"] = (f"weights not present: {opts.syncnet_model} (rule download_syncnet_weights "
                               "fetches them; needs network)")
         return None
     try:
-        return load_syncnet(opts.syncnet, opts.device)
+        return load_syncnet(opts.syncnet_model, opts.device)
     except InputError as err:
         reasons["syncnet"] = str(err)
         return None
@@ -169,7 +170,7 @@ def detect_boxes(meter: MouthMeter, real_dir: str, indices: list[int]) -> list[A
     return fill_boxes(boxes)
 
 
-def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
+def evaluate(inp: EvalInputs, opts: EvaluateConfig) -> dict[str, Any]:
     """All metrics of one validation passage."""
     indices = val_frames(inp.split)
     index = read_json(inp.frames_json)
@@ -287,7 +288,7 @@ def evaluate(inp: EvalInputs, opts: EvalOptions) -> dict[str, Any]:
 
 
 def _lse(model, crops_rend: list, crops_real: list, samples: np.ndarray, indices: list[int],
-         opts: EvalOptions, reasons: dict[str, str]) -> dict[str, Any]:
+         opts: EvaluateConfig, reasons: dict[str, str]) -> dict[str, Any]:
     """LSE-C/LSE-D of the rendered (and, as a reference, the real) validation frames."""
     empty = {"lse_c": None, "lse_d": None, "syncnet_offset_frames": None, "lse_c_real": None,
              "lse_d_real": None, "syncnet_offset_frames_real": None}

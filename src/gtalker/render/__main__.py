@@ -2,20 +2,40 @@
 
   python -m gtalker.render val --model M --dataset-dir results/D --split S --features F --audio A \\
       --out-video val.mp4 --out-frames val_frames --out-stats render_stats.json [--size 512 --fps 25]
+      [... every RenderConfig field]
   python -m gtalker.render custom --model M --dataset-dir results/D --split S --features F_new \\
       --audio new.wav --out-video custom/new.mp4 [--pose-source val]
   python -m gtalker.render attention --model M --dataset-dir results/D --split S --features F --audio A \\
-      --out-video attention.mp4 [--size 256 --max-frames 0]
+      --out-video attention.mp4 [--attention-size 256 --attention-frames 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import torch
 
-from gtalker.common import get_device, reports_input_errors, setup_logging
+from gtalker.common import FPS_DEFAULT, InputError, get_device, reports_input_errors, setup_logging
+from gtalker.settings import add_flags, from_args
+
+
+@dataclass
+class RenderConfig:
+    """Settings of the render jobs (config section `render`, less custom_audio and demo_speech); each
+    field is a flag of every job."""
+
+    size: int | None = None         # output resolution (square); None = the frames' (preprocess.size)
+    batch: int = 1                  # frames per rasterisation batch
+    warmup: int = 2                 # val: batches left out of the timing
+    pose_source: str = "val"        # custom: poses/blinks from the val or train passage, looped
+    attention_size: int = 192       # attention: output resolution
+    attention_frames: int = 0       # attention: frames (0 = the whole validation passage)
+    backend: str = "auto"           # rasteriser backend
+    raster_size: str = "train"      # rasterise the head at this size (px, 'train' = the model's training
+                                    # size, 'full' = the output size) and upsample it onto the background
+    train_filter: bool = True       # above the training resolution, keep the Gaussians' training footprint
 
 
 def common_flags(p: argparse.ArgumentParser) -> None:
@@ -25,16 +45,10 @@ def common_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", required=True, help="audio features [N,16,C] .npy")
     p.add_argument("--audio", required=True, help="audio muxed into the video (the dataset's or new speech)")
     p.add_argument("--out-video", required=True)
-    p.add_argument("--size", type=int, default=512, help="output resolution (square)")
-    p.add_argument("--fps", type=float, default=25.0)
-    p.add_argument("--backend", default="auto", help="rasteriser backend")
+    p.add_argument("--fps", type=float, default=FPS_DEFAULT)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--train-filter", choices=("true", "false"), default="true",
-                   help="above the training resolution, keep the Gaussians' training footprint")
-    p.add_argument("--raster-size", default="train",
-                   help="rasterise the head at this size (px, 'train' = the model's training size, 'full' = "
-                        "--size) and upsample it onto the full-size background")
+    add_flags(p, RenderConfig)
 
 
 @reports_input_errors("gtalker.render")
@@ -46,15 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     common_flags(val)
     val.add_argument("--out-frames", required=True, help="folder of PNG frames named by frame index")
     val.add_argument("--out-stats", required=True, help="render_stats.json")
-    val.add_argument("--batch", type=int, default=1)
-    val.add_argument("--warmup", type=int, default=2, help="batches left out of the timing")
     cus = sub.add_parser("custom", help="render new speech (any length; poses loop back and forth)")
     common_flags(cus)
-    cus.add_argument("--batch", type=int, default=1)
-    cus.add_argument("--pose-source", choices=("val", "train"), default="val")
     att = sub.add_parser("attention", help="video of the attention maps per condition token")
     common_flags(att)
-    att.add_argument("--max-frames", type=int, default=0, help="0 = the whole validation passage")
     args = ap.parse_args(argv)
     setup_logging("gtalker.render")
     from gtalker.render import jobs
@@ -62,21 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)
+    cfg = from_args(args, RenderConfig)
+    if cfg.pose_source not in ("val", "train"):
+        raise InputError(f"render.pose_source: '{cfg.pose_source}' unknown; use val or train")
     if args.command == "val":
         jobs.render_val(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                        args.out_video, args.out_frames, args.out_stats, args.size, args.fps, device,
-                        batch=args.batch, backend=args.backend, warmup=args.warmup,
-                        train_filter=args.train_filter == "true", inner_size=args.raster_size)
+                        args.out_video, args.out_frames, args.out_stats, cfg.size, args.fps, device,
+                        batch=cfg.batch, backend=cfg.backend, warmup=cfg.warmup,
+                        train_filter=cfg.train_filter, inner_size=cfg.raster_size)
     elif args.command == "custom":
         jobs.render_custom(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                           args.out_video, args.size, args.fps, device, batch=args.batch,
-                           backend=args.backend, pose_source=args.pose_source,
-                           train_filter=args.train_filter == "true", inner_size=args.raster_size)
+                           args.out_video, cfg.size, args.fps, device, batch=cfg.batch,
+                           backend=cfg.backend, pose_source=cfg.pose_source,
+                           train_filter=cfg.train_filter, inner_size=cfg.raster_size)
     else:
         jobs.render_attention(args.model, args.dataset_dir, args.split, args.features, args.audio,
-                              args.out_video, args.size, args.fps, device, max_frames=args.max_frames,
-                              backend=args.backend, train_filter=args.train_filter == "true",
-                              inner_size=args.raster_size)
+                              args.out_video, cfg.attention_size, args.fps, device,
+                              max_frames=cfg.attention_frames, backend=cfg.backend,
+                              train_filter=cfg.train_filter, inner_size=cfg.raster_size)
     return 0
 
 

@@ -11,7 +11,7 @@ follow their Gaussians (zeros for new ones). The count never exceeds `max_gaussi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -22,16 +22,17 @@ from gtalker.splat.geometry import quat_to_rotmat
 
 @dataclass
 class DensifyConfig:
-    """When and how to densify (defaults: 3DGS's, scaled to short runs by the caller)."""
+    """When and how to densify: 3DGS's rules, its schedule shortened to the canonical stage's 1,500 steps
+    (the defaults of `canonical.densify.*`)."""
 
-    start: int = 500
-    stop: int = 15000
+    start: int = 100
+    stop: int = 1100
     every: int = 100
     grad_threshold: float = 2e-4
     percent_dense: float = 0.01
-    max_gaussians: int = 50000
+    max_gaussians: int = 30000
     prune_opacity: float = 0.005
-    opacity_reset_every: int = 3000   # 0 = never
+    opacity_reset_every: int = 0      # 0 = never
     opacity_reset_value: float = 0.01
 
 
@@ -72,10 +73,17 @@ def edit_gaussians(model: GaussianModel, optimizer: torch.optim.Optimizer | None
 
 
 class DensifyStrategy:
-    """Gradient statistics and the clone/split/prune schedule for one GaussianModel."""
+    """Gradient statistics and the clone/split/prune schedule for one GaussianModel.
 
-    def __init__(self, config: DensifyConfig, scene_extent: float, seed: int = 0) -> None:
+    The training loop calls `step_post_backward` once per step and knows nothing of the schedule: the
+    strategy gathers the step's screen-space gradients, densifies and prunes when due (never within
+    `every` steps of the end) and resets opacities when due (only where they are trained parameters).
+    """
+
+    def __init__(self, config: DensifyConfig, scene_extent: float, seed: int = 0,
+                 total_steps: int | None = None) -> None:
         self.cfg = config
+        self.total_steps = total_steps
         self.extent = float(scene_extent)
         self.generator = torch.Generator().manual_seed(seed)
         self.grad_sum = torch.zeros(0)
@@ -107,11 +115,32 @@ class DensifyStrategy:
 
     def due(self, step: int) -> bool:
         c = self.cfg
-        return c.start <= step < c.stop and c.every > 0 and step % c.every == 0 and step > 0
+        near_end = self.total_steps is not None and step > self.total_steps - c.every
+        return c.start <= step < c.stop and c.every > 0 and step % c.every == 0 and step > 0 and not near_end
 
     def reset_due(self, step: int) -> bool:
         c = self.cfg
         return c.opacity_reset_every > 0 and step > 0 and step % c.opacity_reset_every == 0 and step < c.stop
+
+    def step_post_backward(self, step: int, model: GaussianModel, optimizer: torch.optim.Optimizer | None,
+                           means2d_grad: Tensor | None, radii: Tensor, width: int, height: int,
+                           opacities: Callable[[], Tensor]) -> dict[str, Any]:
+        """One training step's part: gather gradients, densify/prune and reset opacities when due.
+
+        Call after backward (the optimizer step may come first: it leaves the gradients in place).
+        `opacities()` gives the activated opacities [N] (called only when densifying). Returns what was
+        done: {"densify": counts} and/or {"opacity_reset": True}; {} on most steps.
+        """
+        self.accumulate(means2d_grad, radii, width, height)
+        events: dict[str, Any] = {}
+        if self.due(step):
+            with torch.no_grad():
+                opac = opacities()
+            events["densify"] = self.densify_and_prune(model, optimizer, opac)
+        if self.reset_due(step) and model.opacity_logits.requires_grad:
+            self.reset_opacity(model, optimizer)
+            events["opacity_reset"] = True
+        return events
 
     def densify_and_prune(self, model: GaussianModel, optimizer: torch.optim.Optimizer | None,
                           opacities: Tensor) -> dict[str, int]:

@@ -14,48 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import MISSING, fields
-from typing import Any
 
 import torch
 
 from gtalker.common import get_device, reports_input_errors, setup_logging
+from gtalker.settings import add_flags, from_args
 from gtalker.talker.deform import DeformConfig
 
 INTERNAL = {"audio_channels", "feature_dim"}  # set from the data, not by the user
-
-
-def parse_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("true", "1", "yes"):
-        return True
-    if low in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got '{text}'")
-
-
-def parse_list(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
-def add_dataclass_flags(ap: argparse.ArgumentParser, cls: Any) -> None:
-    """One flag per dataclass field, typed from its default value."""
-    for f in fields(cls):
-        if f.name in INTERNAL:
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        if isinstance(default, bool):
-            kind: Any = parse_bool
-        elif isinstance(default, tuple):
-            kind = parse_list
-        else:
-            kind = type(default)
-        ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-                        help=f"(default: {default})")
-
-
-def pick(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
-    return {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in INTERNAL}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="auto")
     tr.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     tr.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
-    add_dataclass_flags(tr, DeformConfig)
-    add_dataclass_flags(tr, TrainConfig)
+    add_flags(tr, DeformConfig, skip=INTERNAL)
+    add_flags(tr, TrainConfig)
     dl = sub.add_parser("download-vgg", help="fetch the VGG16 weights of the perceptual loss")
     dl.add_argument("--out", required=True)
     return ap
@@ -98,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    deform_cfg = DeformConfig.from_dict(pick(args, DeformConfig))
-    train_cfg = TrainConfig.from_dict(pick(args, TrainConfig))
+    deform_cfg = DeformConfig.from_dict(vars(args))
+    train_cfg = from_args(args, TrainConfig)
     train(args.dataset_dir, args.head, args.features, args.split, args.out_model, args.out_log,
           deform_cfg, train_cfg, get_device(args.device), checkpoint=args.checkpoint,
           stop_after=args.stop_after)
