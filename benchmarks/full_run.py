@@ -58,7 +58,7 @@ def run_workflow(workdir: Path, cores: str, config: list[str]) -> tuple[float, i
 def rule_times(workdir: Path) -> dict[str, float]:
     """Seconds per rule summed over its jobs, from the benchmark TSVs Snakemake wrote."""
     out: dict[str, float] = {}
-    for tsv in (workdir / "benchmarks").rglob("*.tsv"):
+    for tsv in (workdir / "logs" / "benchmarks").rglob("*.tsv"):
         with open(tsv) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         if not rows:

@@ -230,4 +230,4 @@ def test_rule_extract_audio_features(tmp_path: Path):
     feats = np.load(tmp_path / "results/tiny/audio/features_mel.npy")
     assert feats.shape == (50, 16, 32)
     assert "50 frames at 25 fps" in (tmp_path / "logs/tiny/audio/extract_audio_features_mel.log").read_text()
-    assert (tmp_path / "benchmarks/tiny/audio/extract_audio_features_mel.tsv").exists()
+    assert (tmp_path / "logs/benchmarks/tiny/audio/extract_audio_features_mel.tsv").exists()

@@ -1,27 +1,12 @@
-"""The talker/render config sections: every key reaches its step as a CLI flag, defaults agree."""
+"""The talker/render config sections: every key reaches its step as a CLI flag (defaults: test_settings)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from test_settings import schema_defaults
 
 from gtalker.talker.__main__ import build_parser
-from gtalker.talker.deform import DeformConfig
-from gtalker.talker.train import TrainConfig
-
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-
-
-def flat_keys(props: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, spec in props.items():
-        if spec.get("type") == "object" and "properties" in spec:
-            out.update(flat_keys(spec["properties"], f"{prefix}{key}_"))
-        else:
-            out[f"{prefix}{key}"] = spec.get("default")
-    return out
 
 
 def train_flags() -> set[str]:
@@ -32,24 +17,8 @@ def train_flags() -> set[str]:
 
 def test_every_talker_key_is_a_train_flag() -> None:
     flags = train_flags()
-    for key in flat_keys(SCHEMA["properties"]["talker"]["properties"]):
+    for key in schema_defaults("talker"):
         assert "--" + key.replace("_", "-") in flags, key
-
-
-def test_schema_defaults_match_the_code_defaults() -> None:
-    defaults = {**vars(DeformConfig()), **vars(TrainConfig())}
-    for key, value in flat_keys(SCHEMA["properties"]["talker"]["properties"]).items():
-        code = defaults[key]
-        if isinstance(code, tuple):
-            code = list(code)
-        assert code == value, (key, code, value)
-
-
-def test_every_code_setting_has_a_schema_key() -> None:
-    keys = set(flat_keys(SCHEMA["properties"]["talker"]["properties"]))
-    internal = {"audio_channels", "feature_dim"}
-    for name in {**vars(DeformConfig()), **vars(TrainConfig())}:
-        assert name in keys or name in internal, name
 
 
 def test_dry_run_plans_the_talker_and_render_jobs(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ rule extract_audio_features:
     log:
         "logs/{dataset}/audio/extract_audio_features_{backend}.log",
     benchmark:
-        "benchmarks/{dataset}/audio/extract_audio_features_{backend}.tsv"
+        "logs/benchmarks/{dataset}/audio/extract_audio_features_{backend}.tsv"
     conda:
         "../../envs/audio.yaml"
     threads: 2

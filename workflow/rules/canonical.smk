@@ -26,7 +26,7 @@ rule train_canonical:
     log:
         "logs/{dataset}/canonical/train_canonical.{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/canonical/train_canonical.{variant}.tsv"
+        "logs/benchmarks/{dataset}/canonical/train_canonical.{variant}.tsv"
     conda:
         "../../envs/splat.yaml"
     threads: 2

@@ -29,7 +29,7 @@ rule evaluate:
     log:
         "logs/{dataset}/evaluate/evaluate.{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/evaluate/evaluate.{variant}.tsv"
+        "logs/benchmarks/{dataset}/evaluate/evaluate.{variant}.tsv"
     conda:
         "../../envs/evaluate.yaml"
     threads: 2

@@ -19,7 +19,7 @@ rule detect_landmarks:
     log:
         "logs/{dataset}/face/detect_landmarks.log",
     benchmark:
-        "benchmarks/{dataset}/face/detect_landmarks.tsv"
+        "logs/benchmarks/{dataset}/face/detect_landmarks.tsv"
     conda:
         "../../envs/face.yaml"
     shell:
@@ -43,7 +43,7 @@ rule parse_faces:
     log:
         "logs/{dataset}/face/parse_faces.log",
     benchmark:
-        "benchmarks/{dataset}/face/parse_faces.tsv"
+        "logs/benchmarks/{dataset}/face/parse_faces.tsv"
     conda:
         "../../envs/face.yaml"
     threads: 2
@@ -68,7 +68,7 @@ rule extract_background:
     log:
         "logs/{dataset}/face/extract_background.log",
     benchmark:
-        "benchmarks/{dataset}/face/extract_background.tsv"
+        "logs/benchmarks/{dataset}/face/extract_background.tsv"
     conda:
         "../../envs/face.yaml"
     shell:
@@ -94,7 +94,7 @@ rule composite_torso:
     log:
         "logs/{dataset}/face/composite_torso.log",
     benchmark:
-        "benchmarks/{dataset}/face/composite_torso.tsv"
+        "logs/benchmarks/{dataset}/face/composite_torso.tsv"
     conda:
         "../../envs/face.yaml"
     threads: 2
@@ -196,7 +196,7 @@ rule export_reference:
     log:
         "logs/{dataset}/face/export_reference.log",
     benchmark:
-        "benchmarks/{dataset}/face/export_reference.tsv"
+        "logs/benchmarks/{dataset}/face/export_reference.tsv"
     conda:
         "../../envs/face.yaml"
     shell:

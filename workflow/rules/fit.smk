@@ -38,7 +38,7 @@ rule fit_face_model:
     log:
         "logs/{dataset}/fit/fit_face_model.log",
     benchmark:
-        "benchmarks/{dataset}/fit/fit_face_model.tsv"
+        "logs/benchmarks/{dataset}/fit/fit_face_model.tsv"
     conda:
         "../../envs/fit.yaml"
     threads: 1

@@ -46,7 +46,7 @@ rule extract_frames:
     log:
         "logs/{dataset}/ingest/extract_frames.log",
     benchmark:
-        "benchmarks/{dataset}/ingest/extract_frames.tsv"
+        "logs/benchmarks/{dataset}/ingest/extract_frames.tsv"
     conda:
         "../../envs/ingest.yaml"
     shell:

@@ -35,7 +35,7 @@ rule import_reference:
     log:
         "logs/{dataset}/reference/import_reference.log",
     benchmark:
-        "benchmarks/{dataset}/reference/import_reference.tsv"
+        "logs/benchmarks/{dataset}/reference/import_reference.tsv"
     conda:
         "../../envs/face.yaml"
     shell:

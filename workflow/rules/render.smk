@@ -27,7 +27,7 @@ rule render_val:
     log:
         "logs/{dataset}/render/render_val.{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/render/render_val.{variant}.tsv"
+        "logs/benchmarks/{dataset}/render/render_val.{variant}.tsv"
     conda:
         "../../envs/talker.yaml"
     threads: 2
@@ -71,7 +71,7 @@ rule render_custom:
     log:
         "logs/{dataset}/render/render_custom.{variant}.{name}.log",
     benchmark:
-        "benchmarks/{dataset}/render/render_custom.{variant}.{name}.tsv"
+        "logs/benchmarks/{dataset}/render/render_custom.{variant}.{name}.tsv"
     conda:
         "../../envs/talker.yaml"
     threads: 2
@@ -93,7 +93,7 @@ rule render_attention:
     log:
         "logs/{dataset}/render/render_attention.{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/render/render_attention.{variant}.tsv"
+        "logs/benchmarks/{dataset}/render/render_attention.{variant}.tsv"
     conda:
         "../../envs/talker.yaml"
     threads: 2

@@ -19,7 +19,7 @@ rule train_talker:
     log:
         "logs/{dataset}/talker/train_talker.{variant}.log",
     benchmark:
-        "benchmarks/{dataset}/talker/train_talker.{variant}.tsv"
+        "logs/benchmarks/{dataset}/talker/train_talker.{variant}.tsv"
     conda:
         "../../envs/talker.yaml"
     threads: 2
