@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gtalker.common import (FPS_DEFAULT, SAMPLE_RATE, InputError, atomic_path, read_json, reports_input_errors,
-                            setup_logging, write_json)
+from gtalker.common import (FPS_DEFAULT, SAMPLE_RATE, InputError, atomic_path, read_json,
+                            reports_input_errors, setup_logging, write_json)
 from gtalker.crop import CUT_TOLERANCE, Crop, centre_crop, find_crop
 from gtalker.io.audio import fit_length, load_audio, write_wav
 from gtalker.io.frames import JPEG_QUALITY

@@ -47,7 +47,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gtalker.common import InputError, atomic_path, read_json, reports_input_errors, setup_logging, write_json
+from gtalker.common import (FPS_DEFAULT, InputError, atomic_path, read_json, reports_input_errors, setup_logging,
+                            write_json)
+from gtalker.face.split import SplitConfig
 from gtalker.face.writer import PNG_FAST, ImageWriter
 from gtalker.notices import Notices
 
@@ -200,7 +202,7 @@ def export_reference(results: str, out: str, features: str | None = None, featur
 
     root = Path(results)
     meta = read_json(root / "ingest" / "frames.json")
-    fps = float(meta.get("fps", 25))
+    fps = float(meta.get("fps", FPS_DEFAULT))
     frames = frame_paths(root / "ingest" / "frames")
     track = load_landmark_track(str(root / "face" / "landmarks.npz"))
     n = len(frames)
@@ -423,7 +425,8 @@ def write_reference_points(root: Path, ref: Path, track, lms: np.ndarray, train:
     return counts
 
 
-def import_reference(src: str, out: str, fps: float = 25.0, train_fraction: float = 10 / 11,
+def import_reference(src: str, out: str, fps: float = FPS_DEFAULT,
+                     train_fraction: float = SplitConfig.train_fraction,
                      n_points: int = 20000, seed: int = 0, with_features: bool = True,
                      notices: Notices | None = None) -> dict:
     """Build this pipeline's ingest/, face/, audio/ and fit/ files and split.json under `out` from a
@@ -554,8 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("import", help="reference layout -> results/<dataset>")
     i.add_argument("--src", required=True)
     i.add_argument("--out", required=True, help="results/<dataset>")
-    i.add_argument("--fps", type=float, default=25.0)
-    i.add_argument("--train-fraction", type=float, default=10 / 11,
+    i.add_argument("--fps", type=float, default=FPS_DEFAULT)
+    i.add_argument("--train-fraction", type=float, default=SplitConfig.train_fraction,
                    help="split when the folder has only track_params.pt (transforms_*.json give their own)")
     i.add_argument("--n-points", type=int, default=20000, help="points of fit/points_random.ply")
     i.add_argument("--seed", type=int, default=0)
