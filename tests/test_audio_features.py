@@ -31,10 +31,10 @@ def tone(seconds: float, freq: float = 1000.0, amp: float = 0.3, start: float = 
 
 
 def test_mel_shape_range_and_silence():
-    feats = extract_features(tone(2.0), 50, 25, FeatureConfig())
+    feats = extract_features(tone(2.0), 50, 25, FeatureConfig(backend="mel"))
     assert feats.shape == (50, 16, 80) and feats.dtype == np.float32
     assert feats.min() >= 0.0 and feats.max() == pytest.approx(1.0)
-    silent = extract_features(np.zeros(SR, np.float32), 25, 25, FeatureConfig())
+    silent = extract_features(np.zeros(SR, np.float32), 25, 25, FeatureConfig(backend="mel"))
     assert np.all(silent == 0)
 
 
@@ -54,7 +54,7 @@ def test_mel_is_level_invariant():
 
 def test_onset_lands_in_the_right_frame_window():
     """A tone starting at 2.0 s: frame 50's window holds steps 92..107, the tone begins at step 100."""
-    feats = extract_features(tone(3.0, start=2.0), 75, 25, FeatureConfig())
+    feats = extract_features(tone(3.0, start=2.0), 75, 25, FeatureConfig(backend="mel"))
     loud = feats.max(axis=2)  # [frames, 16]
     assert loud[50, :8].max() == 0.0
     assert loud[50, 9:].min() > 0.5
@@ -63,7 +63,7 @@ def test_onset_lands_in_the_right_frame_window():
 
 def test_short_audio_is_padded_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="gtalker.audio"):
-        feats = extract_features(tone(1.0), 40, 25, FeatureConfig())
+        feats = extract_features(tone(1.0), 40, 25, FeatureConfig(backend="mel"))
     assert feats.shape[0] == 40
     assert "padded with silence" in caplog.text
     assert np.all(feats[34:] == 0)  # frames 34.. have windows starting after 1.0 s + 8 steps
@@ -71,7 +71,7 @@ def test_short_audio_is_padded_with_a_warning(caplog):
 
 def test_empty_audio_is_an_input_error():
     with pytest.raises(InputError, match="empty"):
-        extract_features(np.zeros(0, np.float32), 10, 25, FeatureConfig())
+        extract_features(np.zeros(0, np.float32), 10, 25, FeatureConfig(backend="mel"))
 
 
 def _encode(src_wav: Path, dst: Path, rate: int, channels: int) -> Path:
@@ -87,8 +87,8 @@ def test_cli_on_stereo_mp3_matches_wav(tmp_path: Path):
     wav = tmp_path / "a.wav"
     write_wav(wav, speechlike)
     mp3 = _encode(wav, tmp_path / "a.mp3", 44100, 2)
-    assert audio_main(["features", "--audio", str(wav), "--fps", "25", "--out", str(tmp_path / "w.npy")]) == 0
-    assert audio_main(["features", "--audio", str(mp3), "--fps", "25", "--out", str(tmp_path / "m.npy")]) == 0
+    assert audio_main(["features", "--audio", str(wav), "--fps", "25", "--backend", "mel", "--out", str(tmp_path / "w.npy")]) == 0
+    assert audio_main(["features", "--audio", str(mp3), "--fps", "25", "--backend", "mel", "--out", str(tmp_path / "m.npy")]) == 0
     w, m = np.load(tmp_path / "w.npy"), np.load(tmp_path / "m.npy")
     assert w.shape == (50, 16, 80)
     assert m.shape[1:] == (16, 80) and abs(m.shape[0] - 50) <= 1  # mp3 encoder padding
