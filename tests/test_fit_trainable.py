@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gtalker.face.landmarks import Track as LandmarkTrack
-from gtalker.face.landmarks import save_track as save_landmarks
+from gtalker.face.landmarks import LandmarkTrack, save_landmark_track
 from gtalker.fit.rotation import R_from_euler
-from gtalker.fit.tracker import Track, save_track
+from gtalker.fit.tracker import HeadFit, save_head_fit
 from gtalker.fit.trainable import main
 from gtalker.notices import read_notices
 
@@ -20,13 +19,13 @@ def clip(tmp_path: Path, n: int, yaw_deg: np.ndarray, err_px: np.ndarray) -> lis
     """Write a track with the given yaw and reprojection error, 100 px wide faces; run the check."""
     euler = np.zeros((n, 3))
     euler[:, 1] = np.radians(yaw_deg)
-    track = Track(focal=1000.0, cx=255.5, cy=255.5, size=512, R=R_from_euler(euler), t=np.tile([0, 0, 1.0], (n, 1)),
+    track = HeadFit(focal=1000.0, cx=255.5, cy=255.5, size=512, R=R_from_euler(euler), t=np.tile([0, 0, 1.0], (n, 1)),
                   expression=np.zeros((n, 4)), identity=np.zeros(3), reproj_err=err_px, used=np.ones(n, bool),
                   model="builtin")
-    save_track(track, tmp_path / "track.npz")
+    save_head_fit(tmp_path / "track.npz", track)
     lms = np.zeros((n, 68, 2))
     lms[:, 16, 0] = 100.0
-    save_landmarks(str(tmp_path / "lms.npz"), LandmarkTrack(lms, np.ones(n, bool), np.zeros(n, bool), np.ones(n)))
+    save_landmark_track(str(tmp_path / "lms.npz"), LandmarkTrack(lms, np.ones(n, bool), np.zeros(n, bool), np.ones(n)))
     k = int(n * 10 / 11)
     (tmp_path / "split.json").write_text(json.dumps({"train": list(range(k)), "val": list(range(k, n))}))
     assert main(["--track", str(tmp_path / "track.npz"), "--landmarks", str(tmp_path / "lms.npz"), "--split",

@@ -49,6 +49,7 @@ def sections() -> dict[str, tuple[list[tuple[type, tuple[str, ...]]], tuple[str,
     from gtalker.face.split import SplitConfig
     from gtalker.face.torso import TorsoConfig
     from gtalker.fit.tracker import FitConfig
+    from gtalker.fit.trainable import TrainableConfig
     from gtalker.ingest import PreprocessConfig
     from gtalker.metrics.evaluate import EvaluateConfig
     from gtalker.render.__main__ import RenderConfig
@@ -66,6 +67,7 @@ def sections() -> dict[str, tuple[list[tuple[type, tuple[str, ...]]], tuple[str,
         "blinks": ([(BlinkConfig, ())], ()),
         "split": ([(SplitConfig, ())], ()),
         "audio_features": ([(MelConfig, ()), (FeatureConfig, ("mel", "device", "threads"))], ()),
+        "trainable": ([(TrainableConfig, ())], ()),
         "fit": ([(FitConfig, ())], ("model", "bfm_dir", "bfm_n_identity", "bfm_n_expression", "n_points", "seed")),
         "canonical": ([(CanonicalConfig, ())], ()),
         "talker": ([(DeformConfig, ("audio_channels", "feature_dim")), (TrainConfig, ())], ()),

@@ -58,17 +58,14 @@ rule check_trainable:
         report="results/{dataset}/fit/trainable.json",
         notices=notice_file("check_trainable"),
     params:
-        min_frames=config["trainable"]["min_train_frames"],
-        max_reproj=config["trainable"]["max_reproj"],
-        max_turn_r=config["trainable"]["max_turn_r"],
+        flags=flag_string(config["trainable"]),
     log:
         "logs/{dataset}/fit/check_trainable.log",
     conda:
         "../../envs/fit.yaml"
     shell:
         "python -m gtalker.fit.trainable --track {input.track} --landmarks {input.landmarks} --split {input.split} "
-        "--min-train-frames {params.min_frames} --max-reproj {params.max_reproj} --max-turn-r {params.max_turn_r} "
-        "--out {output.report} --notices {output.notices} > {log} 2>&1"
+        "{params.flags} --out {output.report} --notices {output.notices} > {log} 2>&1"
 
 
 rule make_cameras:

@@ -24,13 +24,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from gtalker.common import read_json, reports_input_errors, setup_logging, write_json
-from gtalker.face.landmarks import load_track as load_landmarks
-from gtalker.fit.tracker import load_track
+from gtalker.face.landmarks import load_landmark_track
+from gtalker.fit.tracker import load_head_fit
 from gtalker.notices import Notices
+from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.fit.trainable")
 
@@ -68,6 +70,15 @@ def figures(track, lms: np.ndarray, train: list[int]) -> dict:
     return out
 
 
+@dataclass
+class TrainableConfig:
+    """Limits of the check (config section `trainable`); each field is a CLI flag."""
+
+    min_train_frames: int = MIN_TRAIN_FRAMES
+    max_reproj: float = MAX_REPROJ
+    max_turn_r: float = MAX_TURN_R
+
+
 def check(fig: dict, notices: Notices, min_train_frames: int = MIN_TRAIN_FRAMES, max_reproj: float = MAX_REPROJ,
           max_turn_r: float = MAX_TURN_R) -> bool:
     """Record a notice for each figure past its limit; True when none is."""
@@ -100,14 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--notices", default=None)
-    ap.add_argument("--min-train-frames", type=int, default=MIN_TRAIN_FRAMES)
-    ap.add_argument("--max-reproj", type=float, default=MAX_REPROJ)
-    ap.add_argument("--max-turn-r", type=float, default=MAX_TURN_R)
+    add_flags(ap, TrainableConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.fit.trainable")
-    fig = figures(load_track(args.track), load_landmarks(args.landmarks).lms, read_json(args.split)["train"])
+    cfg = from_args(args, TrainableConfig)
+    fig = figures(load_head_fit(args.track), load_landmark_track(args.landmarks).lms, read_json(args.split)["train"])
     notices = Notices("check_trainable", log)
-    fig["ok"] = check(fig, notices, args.min_train_frames, args.max_reproj, args.max_turn_r)
+    fig["ok"] = check(fig, notices, cfg.min_train_frames, cfg.max_reproj, cfg.max_turn_r)
     log.info("trainable: %s", fig)
     write_json(args.out, fig)
     notices.write(args.notices)
