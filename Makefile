@@ -8,9 +8,24 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.gtalker-installed
 CORES ?= all
 
-.PHONY: setup demo report test test-slurm lint bench clean
+.PHONY: setup sysdeps demo report test test-slurm lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) sysdeps
+
+# System packages: espeak-ng speaks the demo's voice (demo.voice: espeak) and the unseen-voice measures.
+# Installed with apt-get where it is missing and we are root or have sudo; elsewhere a line says what to
+# install (or set demo.voice: formant in config.yaml).
+sysdeps:
+	@command -v espeak-ng >/dev/null || { \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    echo "installing espeak-ng (apt-get)"; \
+	    $$SUDO apt-get update -qq >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null; \
+	  else \
+	    echo "espeak-ng is missing: install it (Debian/Ubuntu: apt-get install espeak-ng; macOS: brew" \
+	         "install espeak-ng) or set demo.voice: formant in config.yaml"; \
+	  fi; }
 
 # The versions pinned in envs/*.yaml (torch aside: TORCH_SPEC) constrain the pip setup, so that the tests
 # run with what the conda envs give (tests/test_envs.py checks they agree).
@@ -23,16 +38,16 @@ $(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 	$(BIN)/python -m pip install --quiet -e ".[dev]" -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) sysdeps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
 
 # The demo run (or any config's run: make report ARGS='--configfile my.yaml') and its report.html.
-report: $(STAMP)
+report: $(STAMP) sysdeps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS) --report report.html
 	@echo "report: $(CURDIR)/report.html"
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
 
 # Opt-in (not in CI): start a one-node SLURM with accounting here (Debian; needs root) and run the
