@@ -34,3 +34,10 @@ def test_check_fails_on_a_stale_document(tmp_path: Path) -> None:
     stale.write_text("old\n")
     assert measurements.main(["--check", "--out", str(stale)]) == 1
     assert measurements.main(["--out", str(stale)]) == 0 and measurements.main(["--check", "--out", str(stale)]) == 0
+
+
+def test_readme_stays_a_user_guide() -> None:
+    """The README is short and points to the measurements instead of holding them."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 150
+    assert "docs/measurements.md" in readme and "make demo" in readme and "make test" in readme
