@@ -71,18 +71,24 @@ def normalised_log_mel(samples: np.ndarray, cfg: MelConfig = MelConfig(n_mels=NO
     said) remains. Few, broad bands (40) blur the pitch harmonics, so the voice's pitch matters little.
     """
     power = mel_power(samples, cfg, sample_rate)
-    peak = float(power.max()) if power.size else 0.0
-    if peak <= 1e-20:  # digital silence
+    db = relative_db(power, cfg.top_db)
+    if db is None:
         return np.zeros(power.shape, dtype=np.float32)
-    db = np.maximum(10.0 * np.log10(np.maximum(power, peak * 1e-30) / peak), -cfg.top_db)
     z = (db - db.mean(axis=0)) / (db.std(axis=0) + 1e-3)
     return (z / NORM_SCALE).astype(np.float32)
 
 
+def relative_db(power: np.ndarray, top_db: float) -> np.ndarray | None:
+    """Power -> dB relative to the file's maximum, floored at -top_db; None for digital silence."""
+    peak = float(power.max()) if power.size else 0.0
+    if peak <= 1e-20:
+        return None
+    return np.maximum(10.0 * np.log10(np.maximum(power, peak * 1e-30) / peak), -top_db)
+
+
 def scale_db(power: np.ndarray, top_db: float) -> np.ndarray:
     """Power -> dB relative to the file's maximum, floored at -top_db, mapped to [0, 1] (float32)."""
-    peak = float(power.max()) if power.size else 0.0
-    if peak <= 1e-20:  # digital silence: every bin at the floor
+    db = relative_db(power, top_db)
+    if db is None:  # digital silence: every bin at the floor
         return np.zeros(power.shape, dtype=np.float32)
-    db = 10.0 * np.log10(np.maximum(power, peak * 1e-30) / peak)
-    return ((np.maximum(db, -top_db) + top_db) / top_db).astype(np.float32)
+    return ((db + top_db) / top_db).astype(np.float32)

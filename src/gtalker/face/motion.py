@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from gtalker.imaging import psnr_from_mse
+
 MIN_FEATURES = 8
 MIN_AGREE = 0.4   # share of the features found that must move with the median
 INLIER_PX = 1.0
@@ -176,7 +178,7 @@ class MotionMeter:
         share = float((np.abs(g - s)[region] > threshold).mean())
         mse = float(((img.astype(np.float32) - static.astype(np.float32))[region] ** 2).mean())
         self.shares.append(share)
-        self.psnrs.append(float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10))))
+        self.psnrs.append(psnr_from_mse(mse, 255.0))
         self.frames.append(int(index))
         return share
 
