@@ -59,13 +59,19 @@ def run(cmd: list[str]) -> None:
 
 
 def render_settings(config_path: Path) -> dict[str, str]:
-    """The render flags of the run's config (render.size null -> preprocess.size)."""
-    cfg = yaml.safe_load(config_path.read_text())
-    render = cfg.get("render", {}) or {}
-    size = render.get("size") or cfg.get("preprocess", {}).get("size", 512)
-    return {"--size": str(size), "--fps": str(cfg.get("preprocess", {}).get("fps", 25)),
-            "--train-filter": str(render.get("train_filter", True)).lower(),
-            "--raster-size": str(render.get("raster_size", "train"))}
+    """The render flags of the run's config, as the pipeline's render_val gets them (keys the config
+    leaves out take the step's defaults; render.size null -> preprocess.size)."""
+    from gtalker.ingest import PreprocessConfig
+    from gtalker.render.__main__ import RenderConfig
+    from gtalker.settings import defaults, format_value
+
+    cfg = yaml.safe_load(config_path.read_text()) or {}
+    pre = {**defaults(PreprocessConfig), **(cfg.get("preprocess") or {})}
+    render = {**defaults(RenderConfig), **(cfg.get("render") or {})}
+    keep = ("size", "train_filter", "raster_size")
+    flags = {f"--{k.replace('_', '-')}": format_value(render[k] if k != "size" else render[k] or pre["size"])
+             for k in keep}
+    return {**flags, "--fps": format_value(pre["fps"])}
 
 
 def shift_correlations(gap: np.ndarray, val: list[int]) -> tuple[np.ndarray, np.ndarray]:
