@@ -2,7 +2,12 @@
 
 A deformation model maps (per-Gaussian query features, per-frame conditions) to offsets of the
 pre-activation Gaussian attributes. `mode` picks the model from `DEFORMERS`; 'attention' is the
-spatial-audio cross-attention of GaussianTalker. Other modes register here with the same interface.
+spatial-audio cross-attention of GaussianTalker; 'lowrank' (method.md section 6, critique 1) gives each
+Gaussian a learnt basis of `rank` offset vectors (a function of its canonical features only, cached
+between frames at inference) mixed by a per-frame code of `rank` numbers computed from the same
+condition tokens, so the per-frame, per-Gaussian work is one [rank] x [rank, K] product.
+Every deformer has `tokens` (the ConditionTokens) and `decode(features, tokens)`, so measurements can
+differentiate through the tokens (gtalker.talker.probe).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class DeformConfig:
     head_hidden: int = 64
     audio_channels: int = 0
     feature_dim: int = 0
+    rank: int = 8
 
     def validate(self) -> None:
         """Raise InputError naming the bad key."""
@@ -61,6 +67,8 @@ class DeformConfig:
             raise InputError(f"talker.attributes: must be a non-empty subset of {list(ATTRIBUTES)}, got {list(self.attributes)}")
         if self.query not in QUERY_KINDS:
             raise InputError(f"talker.query: '{self.query}' unknown; choose one of {QUERY_KINDS}")
+        if self.rank < 1:
+            raise InputError(f"talker.rank: must be >= 1, got {self.rank}")
         if self.d_model % self.heads:
             raise InputError(f"talker.d_model ({self.d_model}) must be divisible by talker.heads ({self.heads})")
 
@@ -130,13 +138,98 @@ class AttentionDeformer(nn.Module):
     def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
                 ) -> tuple[dict[str, Tensor], Tensor | None]:
         """features [N,F]; audio [B,8,16,C]; blink [B]; viewmat [B,4,4] -> (offsets, attention [B,N,T])."""
-        tokens = self.tokens(audio, blink, viewmat)
+        return self.decode(features, self.tokens(audio, blink, viewmat))
+
+    def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T])."""
         out, attn = self.attention(self.query_proj(features), tokens)
         return self.heads(out), attn
 
 
+class LowRankDeformer(nn.Module):
+    """Per-Gaussian offset bases mixed by a per-frame code: offsets[b,n] = sum_r code[b,r] basis[n,r].
+
+    basis [rank,N,K] = MLP(canonical features), frame-independent, cached while not training. The code
+    [B,rank] comes from `rank` learnt queries attending over the condition tokens (single head); each
+    query's token weights, mixed by the share of that basis vector in a Gaussian's offsets, give the
+    per-Gaussian attention map [B,N,T] (same meaning as the attention mode's: weights over tokens).
+    """
+
+    def __init__(self, cfg: DeformConfig, attr_shapes: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.rank = cfg.rank
+        self.shapes = dict(attr_shapes)
+        self.tokens = ConditionTokens(cfg.tokens, cfg.d_model, cfg.audio_channels,
+                                      {"view": cfg.view_dropout, "eye": cfg.eye_dropout})
+        self.query_proj = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.d_model), nn.LayerNorm(cfg.d_model))
+        k_total = sum(math.prod(s) for s in attr_shapes.values())
+        self.basis_net = OffsetHead(cfg.d_model, cfg.head_hidden, cfg.rank * k_total)
+        self.code_queries = nn.Parameter(torch.randn(cfg.rank, cfg.d_model) / math.sqrt(cfg.d_model))
+        self.key = nn.Linear(cfg.d_model, cfg.d_model)
+        self.value = nn.Linear(cfg.d_model, cfg.d_model)
+        self.code_out = nn.Parameter(torch.randn(cfg.rank, cfg.d_model) / math.sqrt(cfg.d_model))
+        self.code_bias = nn.Parameter(torch.zeros(cfg.rank))
+        for proj in (self.key, self.value):
+            nn.init.xavier_uniform_(proj.weight)
+            nn.init.zeros_(proj.bias)
+        self._basis: tuple[Tensor, Tensor, Tensor] | None = None  # (features, basis, share)
+
+    def train(self, mode: bool = True) -> "LowRankDeformer":
+        self._basis = None  # parameters may change while training
+        return super().train(mode)
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "LowRankDeformer":
+        self._basis = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def basis(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """[N,F] -> (basis [rank,N,K] (contiguous: the per-frame mix is one matrix product), share
+        [N,rank] of each basis vector in a Gaussian's offsets); cached for the same features tensor
+        outside training and autograd."""
+        cacheable = not self.training and not torch.is_grad_enabled()
+        if cacheable and self._basis is not None and self._basis[0] is features:
+            return self._basis[1], self._basis[2]
+        per_gaussian = self.basis_net(self.query_proj(features)).reshape(features.shape[0], self.rank, -1)
+        out = per_gaussian.transpose(0, 1).contiguous()
+        norms = per_gaussian.detach().norm(dim=-1) + 1e-12             # untrained (zero) bases: equal shares
+        share = norms / norms.sum(-1, keepdim=True)
+        if cacheable:
+            self._basis = (features, out, share)
+        return out, share
+
+    def code(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens [B,T,d] -> (code [B,rank], token weights [B,rank,T])."""
+        keys, values = self.key(tokens), self.value(tokens)
+        scores = torch.einsum("rd,btd->brt", self.code_queries, keys) / math.sqrt(keys.shape[-1])
+        weights = torch.softmax(scores, dim=-1)
+        pooled = torch.einsum("brt,btd->brd", weights, values)
+        return torch.einsum("brd,rd->br", pooled, self.code_out) + self.code_bias, weights
+
+    def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
+                ) -> tuple[dict[str, Tensor], Tensor]:
+        """features [N,F]; audio [B,8,16,C]; blink [B]; viewmat [B,4,4] -> (offsets, attention [B,N,T])."""
+        return self.decode(features, self.tokens(audio, blink, viewmat))
+
+    def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T])."""
+        basis, share = self.basis(features)                            # [r,N,K], [N,r]
+        code, weights = self.code(tokens)                              # [B,r], [B,r,T]
+        r, n, k = basis.shape
+        flat = (code @ basis.reshape(r, n * k)).reshape(-1, n, k)      # [B,N,K]
+        attn = torch.einsum("nr,brt->bnt", share, weights)
+        b = code.shape[0]
+        offsets, start = {}, 0
+        for name, shape in self.shapes.items():
+            width = math.prod(shape)
+            offsets[name] = flat[..., start:start + width].reshape(b, n, *shape)
+            start += width
+        return offsets, attn
+
+
 DEFORMERS: dict[str, Callable[[DeformConfig, dict[str, tuple[int, ...]]], nn.Module]] = {
     "attention": AttentionDeformer,
+    "lowrank": LowRankDeformer,
 }
 
 
