@@ -6,7 +6,8 @@ CPU backends side by side (always): torch tiles vs numba tiles at 128/256/512 px
 model's Gaussian count (18k), forward and forward+backward, the two backends alternating within each
 repeat (the machine may be shared: only ratios within one run mean much); their max abs difference
 (and against the brute-force reference at the smallest size) and the largest gradient difference
-relative to the torch backend's largest gradient.
+relative to the torch backend's largest gradient. Batched cameras (always): a talker batch (--batch frames at
+--batch-size px, 18k Gaussians) with numba, frame by frame (rasterize) vs one call (rasterize_batch).
 GPU (when CUDA is available): gsplat vs inria vs torch at 512x512 with 40k Gaussians, forward and
 forward+backward, and their mutual agreement (mean absolute colour difference).
 
@@ -198,6 +199,45 @@ def cpu_backends(args) -> dict:
     return res
 
 
+def batch_figures(args) -> dict:
+    """numba: B frames rendered (+ backward) one rasterize call each vs one rasterize_batch call."""
+    from gtalker.splat.rasterize import rasterize_batch
+
+    torch.set_num_threads(args.threads)
+    dev = torch.device("cpu")
+    scene = scene_tensors(args.compare_gaussians, args.head, dev)
+    size, b_n = args.batch_size, args.batch
+    cams = [camera(size, dev) for _ in range(b_n)]
+    R, t = head_poses(8, seed=0)
+    for b in range(b_n):  # a different pose per frame
+        cams[b][1][:3, :3] = torch.from_numpy(R[b % 8])
+        cams[b][1][:3, 3] = torch.from_numpy(t[b % 8])
+    K = torch.stack([c[0] for c in cams])
+    V = torch.stack([c[1] for c in cams])
+    bg = torch.full((b_n, size, size, 3), 0.3)
+    times: dict = {"frames": [], "batched": []}
+    for r in range(args.compare_repeats + 1):
+        for mode in (("frames", "batched") if r % 2 == 0 else ("batched", "frames")):
+            params = {k: v.clone().requires_grad_(True) for k, v in scene.items()}
+            t0 = time.perf_counter()
+            if mode == "batched":
+                out = rasterize_batch(params["means"], params["quats"], params["scales"], params["opacities"],
+                                      params["colors"], K, V, size, size, background=bg, backend="numba")
+                img = out.color
+            else:
+                img = torch.stack([rasterize(params["means"], params["quats"], params["scales"], params["opacities"],
+                                             params["colors"], K[b], V[b], size, size, background=bg[b],
+                                             backend="numba").color for b in range(b_n)])
+            img.sum().backward()
+            if r > 0:
+                times[mode].append((time.perf_counter() - t0) * 1000.0)
+    res = {"batch": b_n, "size": size, "n_gaussians": int(scene["means"].shape[0]),
+           "frames_fwd_bwd_ms": round(statistics.median(times["frames"]), 2),
+           "batched_fwd_bwd_ms": round(statistics.median(times["batched"]), 2)}
+    res["speedup"] = round(res["frames_fwd_bwd_ms"] / res["batched_fwd_bwd_ms"], 2)
+    return res
+
+
 def gpu_figures(args) -> dict:
     if not torch.cuda.is_available():
         return {"available": False, "note": "no CUDA device: GPU figures not measured"}
@@ -235,12 +275,14 @@ def main() -> None:
     p.add_argument("--compare-sizes", type=int, nargs="+", default=[128, 256, 512])
     p.add_argument("--compare-gaussians", type=int, default=18000, help="the default model's count")
     p.add_argument("--compare-repeats", type=int, default=3)
+    p.add_argument("--batch", type=int, default=4, help="frames of the batched-camera figure (talker batch)")
+    p.add_argument("--batch-size", type=int, default=128, help="resolution of the batched-camera figure")
     p.add_argument("--skip-reference", action="store_true", help="skip the torch vs brute-force figures")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = p.parse_args()
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
-              "cpu_backends": cpu_backends(args),
+              "cpu_backends": cpu_backends(args), "cpu_batch": batch_figures(args),
               "cpu": {} if args.skip_reference else cpu_figures(args), "gpu": gpu_figures(args)}
     cb = result["cpu_backends"]
     print(f"CPU backends, {cb['n_gaussians']} Gaussians, {cb['threads']} threads, median of {cb['repeats']} "
@@ -251,6 +293,9 @@ def main() -> None:
               f"{f['numba_fwd_bwd_ms']:.1f} ms ({f['speedup_fwd_bwd']:.1f}x); max |diff| "
               f"{max(f['max_abs_diff_numba_vs_torch'].values()):.2e}, grad rel {max(f['max_grad_diff_rel'].values()):.2e}")
     print(f"  numba exact (<= 1e-5 image, <= 1e-4 relative gradient): {cb['numba_exact']}")
+    bf = result["cpu_batch"]
+    print(f"Batched cameras (numba, {bf['batch']} x {bf['size']} px, forward+backward): frame by frame "
+          f"{bf['frames_fwd_bwd_ms']:.1f} ms, one call {bf['batched_fwd_bwd_ms']:.1f} ms ({bf['speedup']:.2f}x)")
     c = result["cpu"]
     if not c:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

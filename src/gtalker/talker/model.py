@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from gtalker.camera import scale_intrinsics
 from gtalker.canonical.model import CanonicalHead
 from gtalker.common import InputError, atomic_path
-from gtalker.splat.rasterize import RenderOutput, rasterize
+from gtalker.splat.rasterize import RenderOutput, rasterize, rasterize_batch
 from gtalker.talker.deform import DeformConfig, DeformationModel, feature_dim
 
 FORMAT = "gtalker-talker-v1"
@@ -140,20 +140,33 @@ class TalkingHead(nn.Module):
                      ) -> tuple[Tensor, Tensor | None]:
         """Images [B,H,W,3] for a batch (K [B,3,3], background [B,H,W,3] or None) and attention.
 
-        `inner_size` < width (square frames only): rasterise at that size and upsample the head.
+        `inner_size` < width (square frames only): rasterise at that size and upsample the head; else
+        all the frames are rasterised in one call (rasterize_batch).
         """
         frames, attn = self.deformed(cond)
-        images = []
-        for b, attrs in enumerate(frames):
-            bg = background[b] if background is not None else None
-            if inner_size is not None and inner_size < width and width == height:
-                images.append(self.render_upsampled(attrs, K[b], cond.viewmat[b], width, bg, inner_size,
-                                                    backend, filter_size))
-                continue
-            out = self.render_attributes(attrs, K[b], cond.viewmat[b], width, height, bg, backend,
-                                         filter_size=filter_size)
-            images.append(out.color)
+        if not (inner_size is not None and inner_size < width and width == height):
+            return self.rasterize_frames(frames, K, cond.viewmat, width, height, background, backend,
+                                         filter_size).color, attn
+        images = [self.render_upsampled(attrs, K[b], cond.viewmat[b], width,
+                                        background[b] if background is not None else None, inner_size,
+                                        backend, filter_size) for b, attrs in enumerate(frames)]
         return torch.stack(images), attn
+
+    def rasterize_frames(self, frames: list[dict[str, Tensor]], K: Tensor, viewmats: Tensor, width: int,
+                         height: int, background: Tensor | None, backend: str = "auto",
+                         filter_size: int | None = None) -> RenderOutput:
+        """The B frames' activated attributes rasterised in one call (rasterize_batch; fields [B,...])."""
+        if filter_size is not None and width > filter_size:
+            frames = [{**a, "scales": training_filter(a["means"], a["scales"], K[b], viewmats[b], filter_size / width)}
+                      for b, a in enumerate(frames)]
+        d = self.sh_degree
+
+        def stack(key: str) -> Tensor:
+            return torch.stack([a[key] for a in frames])
+
+        return rasterize_batch(stack("means"), stack("quats"), stack("scales"), stack("opacities"),
+                               stack("sh")[:, :, : (d + 1) ** 2], K, viewmats, width, height,
+                               background=background, sh_degree=d, backend=backend)
 
 
 def training_filter(means: Tensor, scales: Tensor, K: Tensor, viewmat: Tensor, ratio: float,
