@@ -1,7 +1,9 @@
 """Where the time goes: a canonical training step, a talker training step and a rendered frame, split.
 
     python benchmarks/profile_steps.py [--gaussians 18000] [--canonical-size 128] [--talker-size 128]
-        [--render-size 512] [--batch 4] [--backend torch] [--repeats 3] [--out benchmarks/profile_steps.json]
+        [--render-size 512] [--batch 4] [--backends torch numba] [--repeats 3] [--out benchmarks/profile_steps.json]
+
+Every backend of --backends is profiled in the same run, and the ratios of their step times written.
 
 Each step is cut into stages whose inputs are detached leaves, so that every stage's forward and
 backward are timed on their own (backward runs stage by stage in reverse, fed the upstream gradient):
@@ -312,7 +314,8 @@ def main() -> None:
     p.add_argument("--render-size", type=int, default=512)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--audio-channels", type=int, default=32)
-    p.add_argument("--backend", default="auto", help="CPU rasteriser backend (auto, torch, numba)")
+    p.add_argument("--backends", nargs="+", default=["torch", "numba"],
+                   help="CPU rasteriser backends to profile one after the other in this run (torch, numba)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dataset-dir", default=None, help="a prepared dataset, to time data loading")
@@ -320,21 +323,31 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    impl = raster_impl(args.backend)
     result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                                 "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},
-                    "backend": impl.__name__.rsplit(".", 1)[-1], "repeats": args.repeats}
-    for name, fn, per_step in (("canonical", profile_canonical, {}),
-                               ("talker", profile_talker, {k: args.batch for k in
-                                                           ("activation", "projection", "sh", "rasterise")}),
-                               ("render", profile_render, {})):
-        times: dict[str, list[float]] = defaultdict(list)
-        t0 = time.perf_counter()
-        info = fn(args, impl, times)
-        result[name] = {**info, **summarise(times, per_step), "wall_s": round(time.perf_counter() - t0, 2)}
-        print(f"{name} ({info}): {result[name]['total_ms']:.1f} ms per step")
-        for k, s in sorted(result[name]["stages"].items(), key=lambda kv: -kv[1]["per_step_ms"]):
-            print(f"  {k:24s} {s['per_step_ms']:9.1f} ms  {100 * s['share']:5.1f} %")
+                    "repeats": args.repeats, "backends": {}}
+    for backend in args.backends:
+        impl = raster_impl(backend)
+        res: dict = {}
+        for name, fn, per_step in (("canonical", profile_canonical, {}),
+                                   ("talker", profile_talker, {k: args.batch for k in
+                                                               ("activation", "projection", "sh", "rasterise")}),
+                                   ("render", profile_render, {})):
+            times: dict[str, list[float]] = defaultdict(list)
+            t0 = time.perf_counter()
+            info = fn(args, impl, times)
+            res[name] = {**info, **summarise(times, per_step), "wall_s": round(time.perf_counter() - t0, 2)}
+            print(f"[{backend}] {name} ({info}): {res[name]['total_ms']:.1f} ms per step")
+            for k, st in sorted(res[name]["stages"].items(), key=lambda kv: -kv[1]["per_step_ms"]):
+                print(f"  {k:24s} {st['per_step_ms']:9.1f} ms  {100 * st['share']:5.1f} %")
+        result["backends"][backend] = res
+    if len(args.backends) > 1:  # step time ratios of the first backend to each other one, same run
+        first = args.backends[0]
+        result["step_ratio"] = {f"{first}/{b}": {k: round(result["backends"][first][k]["total_ms"]
+                                                         / result["backends"][b][k]["total_ms"], 2)
+                                                 for k in ("canonical", "talker", "render")}
+                                for b in args.backends[1:]}
+        print(f"step time ratios: {result['step_ratio']}")
     dtimes: dict[str, list[float]] = defaultdict(list)
     info = profile_data(args, dtimes)
     result["data"] = {**info, **(summarise(dtimes, {}) if dtimes else {})}
