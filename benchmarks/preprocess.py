@@ -279,7 +279,8 @@ def main() -> int:
     print(f"speed: landmarks {result['landmarks_fps_tracking']} fps tracking vs "
           f"{result['baseline_landmarks_fps_detect_every_frame']} fps detecting every frame")
     for r in runs:
-        print(f"  {r['scene']} {r['seconds_of_video']:.0f} s: {'quality steps' if args.quality_only else 'all issue-3 steps'} "
+        what = "quality steps" if args.quality_only else "all issue-3 steps"
+        print(f"  {r['scene']} {r['seconds_of_video']:.0f} s: {what} "
               f"{r['total_seconds_without_export']:.1f} s wall, {r['total_cpu_seconds_without_export']:.1f} s CPU "
               f"(total {r['total_seconds']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB")
     OUT.write_text(json.dumps(result, indent=2) + "\n")

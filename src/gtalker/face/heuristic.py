@@ -20,7 +20,8 @@ Per frame (one streaming pass):
   jaw line is not; far outside the head ellipse is not; where the head shape says so (over `prior_sure`
   of the frames, or under 1 - `prior_sure`) head or not; outside the face, where the head shape is not
   sure, what the frame `follow_gap` frames back, moved as the face moved since, does not explain is not
-  head (`follow_residual`: hair follows the face, passing scenery does not); where the background is known, a large
+  head, and what it explains while standing still does not, is (`follow_residual`: hair follows the
+  face, passing scenery does not); where the background is known, a large
   difference from it marks head and a small one background. Pixels next to the head that differ from
   the known background are added and narrow gaps closed (the head moves: what moves with it is head).
   Then holes are filled, the component with the face kept, and the region under the jaw cut off at full
@@ -114,13 +115,13 @@ class HeadShape:
 
 
 def follow_residual(small: np.ndarray, earlier: np.ndarray, lms: np.ndarray, earlier_lms: np.ndarray,
-                    crop: "Crop") -> np.ndarray:
+                    crop: "Crop", follow: bool = True) -> np.ndarray:
     """How badly an earlier frame, moved as the face moved since (similarity from the stable landmarks),
     explains each pixel of this frame's crop: max over RGB, at the crop's work scale, the least over shifts
     of one work pixel (landmark jitter), blurred. Head pixels follow the face and score low; background
     that moves otherwise (scenery, a panning camera; or still while the head moves) scores high where it
-    has texture."""
-    M = np.vstack([to_reference(earlier_lms, lms), [0.0, 0.0, 1.0]])
+    has texture. With follow=False the earlier frame stays where it was (the residual of standing still)."""
+    M = np.vstack([to_reference(earlier_lms, lms), [0.0, 0.0, 1.0]]) if follow else np.eye(3)
     to_small = np.array([[crop.scale, 0.0, -crop.x0 * crop.scale], [0.0, crop.scale, -crop.y0 * crop.scale],
                          [0.0, 0.0, 1.0]])
     sh, sw = small.shape[:2]
@@ -362,11 +363,18 @@ class HeuristicParser:
         if self.shape_prior is not None and self.cfg.prior_sure < 1.0:
             prior = cv2.resize(self.shape_prior.prior(lms)[ys, xs], (sw, sh), interpolation=cv2.INTER_AREA)
         seeds = head_seeds(lms, crop, small_diff, known, self.cfg, prior)
-        if earlier is not None:  # what does not follow the face is not head (the face itself stays)
+        if earlier is not None:
+            # what does not follow the face is not head (the face itself stays); what follows it and did
+            # not stand still moved with the face: head (above the jaw line only)
             res = follow_residual(small, earlier[0], lms, earlier[1], crop)
+            still = follow_residual(small, earlier[0], lms, earlier[1], crop, follow=False)
             face = fill_polygon(seeds.shape, face_polygon(lms), crop.scale, crop.offset)
             unsure = prior < self.cfg.prior_sure if prior is not None else np.ones(seeds.shape, bool)
             seeds[(res >= self.cfg.follow_fg) & ~face & unsure] = cv2.GC_BGD
+            below = fill_polygon(seeds.shape, below_jaw_polygon(lms, 4.0 * (crop.x1 - crop.x0 + crop.y1 - crop.y0),
+                                                                self.cfg.jaw_margin), crop.scale, crop.offset)
+            moved_along = (res <= self.cfg.follow_fg / 3) & (still >= self.cfg.follow_fg) & ~below
+            seeds[moved_along & ellipse_mask(seeds.shape, head_ellipse(lms, 1.3), crop.scale, crop.offset)] = cv2.GC_FGD
         if refit or self.models is None or self.since_refit >= self.cfg.refit_every:
             fg, models = grabcut(small, seeds, None)
             if not refit:

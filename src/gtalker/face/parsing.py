@@ -70,7 +70,8 @@ def fine_from_landmarks(coarse: np.ndarray, lms: np.ndarray) -> np.ndarray:
     return fine
 
 
-def heuristic_labels(frames_dir: str, lms: np.ndarray, parser: HeuristicParser) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def heuristic_labels(frames_dir: str, lms: np.ndarray,
+                     parser: HeuristicParser) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(coarse, fine) label maps per frame from the heuristic parser."""
     for i, coarse in enumerate(parse_stream(lambda k: read_frame(frames_dir, k), lms, parser=parser)):
         yield coarse, fine_from_landmarks(coarse, lms[i])
@@ -89,8 +90,8 @@ def check_parsing(figures: dict, notices: Notices, cfg: HeuristicConfig | None) 
     far, worst = figures["head_beyond_hull_mean"], figures["head_beyond_hull_max"]
     if far > FAR_MEAN or worst > FAR_WORST:
         notices.warn("parsing_head_far_from_face",
-                     f"face parsing: {100 * far:.1f}% of the head label (worst frame {figures['head_beyond_hull_worst_frame']}: "
-                     f"{100 * worst:.1f}%) lies farther than {REACH} face heights from the face's landmarks, likely "
+                     f"face parsing: {100 * far:.1f}% of the head label (worst frame "
+                     f"{figures['head_beyond_hull_worst_frame']}: {100 * worst:.1f}%) lies farther than {REACH} face heights from the face's landmarks, likely "
                      "background or body taken for head; the head model learns it as head (a blurred, doubled or "
                      "ghosted face). Check face/parsing, or use parsing.backend: bisenet",
                      head_beyond_hull_mean=round(far, 4), head_beyond_hull_max=round(worst, 4))
