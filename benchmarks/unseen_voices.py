@@ -212,17 +212,23 @@ def main() -> int:
                              "phones_from": how, **clip_figures(mouth, samples, phones),
                              "seconds": round(time.perf_counter() - start, 1)}
             c = results[name]
+            save(args, work, backend, results)  # after every clip, so that an interrupted run keeps its figures
             print(f"{name:26s} r0={c['energy_r_at_0']:.3f} rbest={c['energy_r_best']:.3f} "
                   f"(d={c['energy_offset_frames']}) sd={c['mouth_motion_sd']:.4f} "
                   f"closure={c['closure_accuracy']} ({c['closure_pairs']} pairs) [{how}]", flush=True)
-    summary = summarise(results)
-    for group, s in summary.items():
+    for group, s in save(args, work, backend, results).items():
         print(f"{group:9s} " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items()))
+    print(f"saved {args.out}")
+    return 0
+
+
+def save(args: argparse.Namespace, work: Path, backend: str, results: dict[str, dict]) -> dict[str, dict]:
+    """Write the JSON (settings, summary per group, figures per clip); returns the summary."""
+    summary = summarise(results)
     out = {"workdir": str(work), "dataset": args.dataset, "variant": args.variant, "backend": backend,
            "size": args.size, "max_offset": MAX_OFFSET, "summary": summary, "clips": results}
     Path(args.out).write_text(json.dumps(out, indent=2, default=float) + "\n")
-    print(f"saved {args.out}")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
