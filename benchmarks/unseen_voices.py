@@ -178,6 +178,12 @@ def main() -> int:
             wav = tmp / "reference_demo_audio.wav"
             write_wav(wav, load_audio(demo_audio)[: int(REFERENCE_SECONDS * 16000)])
             jobs["reference_demo_audio"] = (wav, [p for p in demo_phones if p.start < REFERENCE_SECONDS], None)
+        if not args.no_testdata and TESTDATA.is_dir():
+            jobs.update({k: (p, None, t) for k, (p, t) in testdata_clips(tmp).items()})
+        for spec in args.audio:
+            name, _, rest = spec.partition("=")
+            path, _, text = rest.partition("::")
+            jobs[f"real_{name}"] = (Path(path), None, text or None)
         if not args.no_espeak:
             from gtalker import espeak
 
@@ -186,12 +192,6 @@ def main() -> int:
                 wav = tmp / f"{name}.wav"
                 write_wav(wav, 0.8 * utt.samples / (np.abs(utt.samples).max() + 1e-9))
                 jobs[name] = (wav, utt.phones, None)
-        if not args.no_testdata and TESTDATA.is_dir():
-            jobs.update({k: (p, None, t) for k, (p, t) in testdata_clips(tmp).items()})
-        for spec in args.audio:
-            name, _, rest = spec.partition("=")
-            path, _, text = rest.partition("::")
-            jobs[f"real_{name}"] = (Path(path), None, text or None)
         for name, (wav, phones, text) in jobs.items():
             start = time.perf_counter()
             samples = load_audio(wav)
