@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     add_flags(tr, DeformConfig, skip=INTERNAL)
     add_flags(tr, TrainConfig)
+    pr = sub.add_parser("probe", help="critique figures of a trained model (cost, disentanglement, attention)")
+    pr.add_argument("--model", required=True)
+    pr.add_argument("--dataset-dir", required=True)
+    pr.add_argument("--features", required=True)
+    pr.add_argument("--split", required=True)
+    pr.add_argument("--frames", type=int, default=8, help="validation frames (spread over the passage)")
+    pr.add_argument("--probes", type=int, default=4, help="random probes per token (0 = exact Jacobian)")
+    pr.add_argument("--threads", type=int, default=0)
+    pr.add_argument("--out", required=True)
     dl = sub.add_parser("download-vgg", help="fetch the VGG16 weights of the perceptual loss")
     dl.add_argument("--out", required=True)
     return ap
@@ -59,6 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         from gtalker.talker.perceptual import download_vgg16
 
         download_vgg16(args.out)
+        return 0
+    if args.command == "probe":
+        from gtalker.common import write_json
+        from gtalker.data import read_split
+        from gtalker.talker.measure import measure, spread
+        from gtalker.talker.model import load
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        model = load(args.model)
+        val = read_split(args.dataset_dir)["val"] if args.split else []
+        write_json(args.out, measure(model, args.dataset_dir, args.features, spread(val, args.frames),
+                                     model.train_size or 128, probes=args.probes))
         return 0
     from gtalker.talker.train import train
 
