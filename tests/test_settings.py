@@ -54,6 +54,7 @@ def sections() -> dict[str, tuple[list[tuple[type, tuple[str, ...]]], tuple[str,
     from gtalker.metrics.evaluate import EvaluateConfig
     from gtalker.render.__main__ import RenderConfig
     from gtalker.talker.deform import DeformConfig
+    from gtalker.talker.measure import ProbeConfig
     from gtalker.talker.train import TrainConfig
 
     return {
@@ -73,6 +74,7 @@ def sections() -> dict[str, tuple[list[tuple[type, tuple[str, ...]]], tuple[str,
         "talker": ([(DeformConfig, ("audio_channels", "feature_dim")), (TrainConfig, ())], ()),
         "render": ([(RenderConfig, ())], ("custom_audio", "demo_speech_length", "demo_speech_seed")),
         "evaluate": ([(EvaluateConfig, ("device", "per_frame"))], ("fetch_weights",)),
+        "ablation": ([(ProbeConfig, ())], ("variants",)),
     }
 
 

@@ -28,7 +28,7 @@ def test_probe_cli_writes_the_critique_figures(tmp_path: Path) -> None:
     out = tmp_path / "probe.json"
     assert main(["probe", "--model", str(tmp_path / "model.pt"), "--dataset-dir", str(root),
                  "--features", str(root / "audio/features_mel.npy"), "--split", str(root / "split.json"),
-                 "--frames", "4", "--probes", "2", "--out", str(out)]) == 0
+                 "--probe-frames", "4", "--jacobian-probes", "2", "--out", str(out)]) == 0
     data = read_json(out)
     assert data["frames"] == [16, 18, 21, 23] and data["mode"] == "lowrank" and data["rank"] == 2
     assert 0 < data["n_mouth_gaussians"] < data["n_gaussians"]

@@ -78,6 +78,13 @@ shell.prefix(
 
 DATASETS = config["datasets"]
 VARIANTS = config["variants"]
+# The ablation set (method.md section 6): names of variants measured side by side (ablation.smk).
+ABLATION = config.get("ablation") or {}
+ABLATION_VARIANTS = list(ABLATION.get("variants") or [])
+_unknown_ablation = [v for v in ABLATION_VARIANTS if v not in VARIANTS]
+if _unknown_ablation:
+    raise WorkflowError(f"config: ablation.variants: {_unknown_ablation} not defined under 'variants'; "
+                        "define them there (name -> overrides) or drop them from the list")
 
 # The shared tier any stage may import (CONTRACTS.md): every step depends on it.
 SHARED_CODE = ("common", "settings", "imaging", "camera", "weights", "notices", "rng")

@@ -7,6 +7,8 @@
         [--dataset D --variant V] [--device auto] --out metrics.json
   python -m gtalker.metrics compare --metrics a/metrics.json b/metrics.json --tsv compare.tsv --md compare.md
   python -m gtalker.metrics download --name lpips_alexnet|lpips_linear|syncnet --out resources/FILE
+  python -m gtalker.metrics ablation --dataset D --variants a b --metrics a/metrics.json b/metrics.json \\
+      --probes a/talker/probe.json b/talker/probe.json --tsv ablation.tsv --md ablation.md
   python -m gtalker.metrics link --src render/val.mp4 --out results/report/D/V/val.mp4
 """
 
@@ -48,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--metrics", nargs="*", default=[])
     c.add_argument("--tsv", required=True)
     c.add_argument("--md", required=True)
+    ab = sub.add_parser("ablation", help="one dataset's ablation table (results/<dataset>/ablation.tsv/.md)")
+    ab.add_argument("--dataset", required=True)
+    ab.add_argument("--variants", nargs="+", required=True)
+    ab.add_argument("--metrics", nargs="+", required=True, help="metrics.json per variant, same order")
+    ab.add_argument("--probes", nargs="+", required=True, help="talker/probe.json per variant, same order")
+    ab.add_argument("--variants-json", default="{}", help="the variants' overrides (the 'changes' column)")
+    ab.add_argument("--tsv", required=True)
+    ab.add_argument("--md", required=True)
     link = sub.add_parser("link", help="hard-link (or copy) a file into the report folder, atomically")
     link.add_argument("--src", required=True)
     link.add_argument("--out", required=True)
@@ -112,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         write_tsv(rows, args.tsv)
         write_markdown(rows, args.md)
         log.info("%d rows -> %s, %s", len(rows), args.tsv, args.md)
+    elif args.command == "ablation":
+        import json
+
+        from gtalker.metrics.ablation import ablation_rows, write_ablation
+        from gtalker.report.tables import overrides
+
+        settings = json.loads(args.variants_json)
+        changes = {v: ", ".join(overrides(settings.get(v, {}))) for v in args.variants}
+        write_ablation(ablation_rows(args.variants, args.metrics, args.probes), args.dataset, changes,
+                       args.tsv, args.md)
     elif args.command == "link":
         link_file(args.src, args.out)
     else:

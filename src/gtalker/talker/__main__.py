@@ -26,6 +26,7 @@ INTERNAL = {"audio_channels", "feature_dim"}  # set from the data, not by the us
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: `train` (every DeformConfig/TrainConfig field is a flag) and `download-vgg`."""
+    from gtalker.talker.measure import ProbeConfig
     from gtalker.talker.train import TrainConfig
 
     ap = argparse.ArgumentParser(prog="python -m gtalker.talker", description=__doc__,
@@ -49,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--dataset-dir", required=True)
     pr.add_argument("--features", required=True)
     pr.add_argument("--split", required=True)
-    pr.add_argument("--frames", type=int, default=8, help="validation frames (spread over the passage)")
-    pr.add_argument("--probes", type=int, default=4, help="random probes per token (0 = exact Jacobian)")
+    add_flags(pr, ProbeConfig)
     pr.add_argument("--threads", type=int, default=0)
     pr.add_argument("--out", required=True)
     dl = sub.add_parser("download-vgg", help="fetch the VGG16 weights of the perceptual loss")
@@ -70,17 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         download_vgg16(args.out)
         return 0
     if args.command == "probe":
-        from gtalker.common import write_json
-        from gtalker.data import read_split
-        from gtalker.talker.measure import measure, spread
+        from gtalker.common import InputError, read_json, write_json
+        from gtalker.talker.measure import ProbeConfig, measure, spread
         from gtalker.talker.model import load
 
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         model = load(args.model)
-        val = read_split(args.dataset_dir)["val"] if args.split else []
-        write_json(args.out, measure(model, args.dataset_dir, args.features, spread(val, args.frames),
-                                     model.train_size or 128, probes=args.probes))
+        cfg = from_args(args, ProbeConfig)
+        split = read_json(args.split)
+        if not isinstance(split, dict) or not split.get("val"):
+            raise InputError(f"{args.split}: no 'val' frames to probe; rerun the split rule")
+        val = [int(i) for i in split["val"]]
+        write_json(args.out, measure(model, args.dataset_dir, args.features, spread(val, cfg.probe_frames),
+                                     model.train_size or 128, probes=cfg.jacobian_probes))
         return 0
     from gtalker.talker.train import train
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,6 +21,14 @@ from gtalker.metrics.attention_stats import attention_stats, audio_focus
 from gtalker.talker.cost import model_flops
 from gtalker.talker.model import Conditions, TalkingHead
 from gtalker.talker.probe import mouth_gaussians, swap_response, token_jacobian_norms
+
+
+@dataclass
+class ProbeConfig:
+    """Settings of the talker probe (config section `ablation`; `variants` is the workflow's)."""
+
+    probe_frames: int = 8
+    jacobian_probes: int = 4
 
 
 def spread(indices: Sequence[int], n: int) -> list[int]:
