@@ -150,3 +150,15 @@ def test_cli_reports_bad_settings(dataset: Path, tmp_path: Path) -> None:
     proc = run_cli(dataset, tmp_path, ["--tokens", "audio,pitch"])
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "talker.tokens" in out
+
+
+def test_lowrank_mode_trains_through_the_same_loop(dataset: Path, tmp_path: Path) -> None:
+    cfg = DeformConfig.from_dict({"mode": "lowrank", "rank": 3, "query": "posenc", "posenc_freqs": 2,
+                                  "d_model": 16, "head_hidden": 16})
+    train(**train_args(dataset, tmp_path), deform_cfg=cfg, cfg=train_cfg(iterations=2, checkpoint_every=10, log_every=1),
+          device=torch.device("cpu"))
+    model = load(tmp_path / "model.pt")
+    assert model.cfg.mode == "lowrank" and model.cfg.rank == 3
+    assert float(model.deform.deformer.basis_net.net[2].weight.detach().abs().max()) > 0
+    log = read_json(tmp_path / "train_log.json")
+    assert all(np.isfinite(h["loss"]) for h in log["history"])
