@@ -19,7 +19,7 @@ def test_dry_run_plans_probes_and_one_table_only_with_an_ablation_set(tmp_path: 
               "ablation": {"variants": ["base", "low4"], "probe_frames": 3}}
     jobs = planned_rules(snakemake(tmp_path / "abl", config=config, targets=None, extra=["-n"]))
     assert jobs.get("probe_talker") == 2 and jobs.get("ablation_table") == 1, jobs
-    assert jobs.get("train_talker") == 2
+    assert jobs.get("train_talker") == 2 and jobs.get("train_canonical") == 1
 
 
 def test_an_ablation_name_without_a_variant_is_named(tmp_path: Path) -> None:
@@ -58,3 +58,13 @@ def test_table_has_one_row_per_variant_with_quality_cost_and_critique_figures(tm
     assert rows["base"]["train_min"] == "10.0" and rows["base"]["jac_eye_mouth"] == "0.0100"
     assert rows["base"]["jac_view_mouth"] == "NA" and rows["base"]["entropy_rest"] == "NA"
     assert "| low4 |" in md.read_text() and "swap_ratio_mouth" in md.read_text()
+
+
+def test_variants_with_equal_canonical_settings_share_one_canonical_job(tmp_path: Path) -> None:
+    from conftest import planned_rules, snakemake
+
+    config = {"variants": {"base": {}, "low4": {"talker": {"mode": "lowrank", "rank": 4}},
+                           "no_null": {"talker": {"tokens": ["audio", "eye", "view"]}},
+                           "plain": {"canonical": {"triplane": False}, "talker": {"query": "posenc"}}}}
+    jobs = planned_rules(snakemake(tmp_path, config=config, targets=None, extra=["-n"]))
+    assert jobs.get("train_canonical") == 2 and jobs.get("train_talker") == 4, jobs

@@ -1,5 +1,6 @@
-# The canonical (static) Gaussian head, one job per dataset and variant:
-# results/{dataset}/{variant}/canonical/head.pt, gaussians.ply (3DGS layout) and train_log.json.
+# The canonical (static) Gaussian head, one job per dataset and distinct canonical settings:
+# results/{dataset}/{variant}/canonical/head.pt, gaussians.ply (3DGS layout) and train_log.json, where
+# {variant} is the first variant with those settings (canonical_owner); the others use its files.
 # Every canonical setting of the variant is passed as a flag (nested keys joined by '-'), so changing
 # one reruns exactly its jobs. A killed job resumes from .../canonical/checkpoint.pt on the next run.
 
@@ -37,6 +38,6 @@ rule train_canonical:
 
 
 register_targets(
-    lambda d: [f"results/{d}/{v}/canonical/{name}" for v in VARIANTS
+    lambda d: [f"{canonical_dir(d, v)}/{name}" for v in VARIANTS
                for name in ("head.pt", "gaussians.ply", "train_log.json")]
 )

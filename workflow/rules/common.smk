@@ -193,6 +193,18 @@ def variant_cfg(variant, section):
     return _deep_merge(config.get(section, {}), VARIANTS[variant].get(section, {}))
 
 
+def canonical_owner(variant):
+    """The first variant (config order) whose canonical settings equal this variant's: variants that
+    differ only in their talker share its canonical job (results/D/<owner>/canonical/)."""
+    mine = variant_cfg(variant, "canonical")
+    return next(v for v in VARIANTS if variant_cfg(v, "canonical") == mine)
+
+
+def canonical_dir(dataset, variant):
+    """results/D/<owner>/canonical: where a variant's canonical head and log are."""
+    return f"results/{dataset}/{canonical_owner(variant)}/canonical"
+
+
 # Datasets read from a reference-layout folder (rule import_reference) and those made from a video.
 REFERENCE_DATASETS = [d for d, e in DATASETS.items() if e.get("reference")]
 VIDEO_DATASETS = [d for d in DATASETS if d not in REFERENCE_DATASETS]

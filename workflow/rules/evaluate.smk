@@ -13,7 +13,7 @@ rule evaluate:
         rendered="results/{dataset}/{variant}/render/val_frames",
         stats="results/{dataset}/{variant}/render/render_stats.json",
         train_log="results/{dataset}/{variant}/talker/train_log.json",
-        canonical_log="results/{dataset}/{variant}/canonical/train_log.json",
+        canonical_log=lambda w: f"{canonical_dir(w.dataset, w.variant)}/train_log.json",
         real="results/{dataset}/ingest/frames",
         index="results/{dataset}/ingest/frames.json",
         audio="results/{dataset}/ingest/audio.wav",

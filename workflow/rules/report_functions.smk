@@ -14,6 +14,8 @@ def variant_logs(stage):
     """Input function: the `stage` (canonical/talker) train logs of every variant of a dataset."""
 
     def inputs(wildcards):
+        if stage == "canonical":
+            return [f"{canonical_dir(wildcards.dataset, v)}/train_log.json" for v in VARIANTS]
         return [f"results/{wildcards.dataset}/{v}/{stage}/train_log.json" for v in VARIANTS]
 
     return inputs

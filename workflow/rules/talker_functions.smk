@@ -35,6 +35,6 @@ def talker_targets(dataset):
 def talker_inputs(wildcards):
     """Per-frame files, canonical head and audio features of a dataset/variant."""
     files = dataset_inputs(wildcards.dataset)
-    files["head"] = f"results/{wildcards.dataset}/{wildcards.variant}/canonical/head.pt"
+    files["head"] = f"{canonical_dir(wildcards.dataset, wildcards.variant)}/head.pt"
     files["features"] = audio_features_path(wildcards.dataset)
     return files
