@@ -127,3 +127,30 @@ def test_attention_statistics_on_a_constructed_map() -> None:
     assert entropy(np.array([1.0, 0.0])) == 0.0
     with pytest.raises(ValueError, match="4 tokens"):
         attention_stats(attn[..., :3], tokens, {"mouth": mouth})
+
+
+def test_the_disentangling_variant_has_zero_eye_and_view_jacobian_in_the_mouth() -> None:
+    torch.manual_seed(0)
+    g = GaussianModel(12, max_sh_degree=0)
+    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2,
+                                  "ffn_dim": 16, "head_hidden": 8, "mouth_tokens": ["audio", "null"]})
+    cfg.audio_channels = 3
+    model = TalkingHead(CanonicalHead(g, None), cfg)
+    for p in model.deform.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    m = masks()
+    model.deform.deformer.set_mouth(m["mouth"])
+    got = token_jacobian_norms(model.eval(), conditions(2), m)
+    assert got["eye"]["mouth"] == 0.0 and got["view"]["mouth"] == 0.0
+    assert got["audio"]["mouth"] > 0 and got["eye"]["rest"] > 0 and got["view"]["rest"] > 0
+    _, attn = model.deformed(conditions(2))
+    assert float(attn[:, m["mouth"]][..., 1:3].max()) == 0.0      # mouth: no weight on eye, view
+
+
+def test_mouth_tokens_must_be_tokens_of_the_attention_mode() -> None:
+    from gtalker.common import InputError
+
+    with pytest.raises(InputError, match="mouth_tokens"):
+        DeformConfig.from_dict({"tokens": ["audio", "eye"], "mouth_tokens": ["null"]})
+    with pytest.raises(InputError, match="mouth_tokens"):
+        DeformConfig.from_dict({"mode": "lowrank", "mouth_tokens": ["audio"]})

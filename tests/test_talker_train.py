@@ -162,3 +162,13 @@ def test_lowrank_mode_trains_through_the_same_loop(dataset: Path, tmp_path: Path
     assert float(model.deform.deformer.basis_net.net[2].weight.detach().abs().max()) > 0
     log = read_json(tmp_path / "train_log.json")
     assert all(np.isfinite(h["loss"]) for h in log["history"])
+
+
+def test_mouth_tokens_variant_marks_the_mouth_and_saves_the_mask(dataset: Path, tmp_path: Path) -> None:
+    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
+                                  "head_hidden": 16, "mouth_tokens": ["audio", "null"]})
+    train(**train_args(dataset, tmp_path), deform_cfg=cfg, cfg=train_cfg(iterations=1, checkpoint_every=10),
+          device=torch.device("cpu"))
+    model = load(tmp_path / "model.pt")
+    mouth = model.deform.deformer.mouth
+    assert mouth.shape == (model.n_gaussians,) and 0 < int(mouth.sum()) < model.n_gaussians

@@ -36,8 +36,10 @@ class CrossAttentionLayer(nn.Module):
             nn.init.xavier_uniform_(proj.weight)
             nn.init.zeros_(proj.bias)
 
-    def attend(self, x: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """x [N,d] (shared) or [B,N,d]; tokens [B,T,d] -> (out [B,N,d], weights [B,N,heads,T])."""
+    def attend(self, x: Tensor, tokens: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x [N,d] (shared) or [B,N,d]; tokens [B,T,d] -> (out [B,N,d], weights [B,N,heads,T]).
+
+        `allowed` [N,T] bool: the tokens each Gaussian may attend to (None: all)."""
         b, t, d = tokens.shape
         h, hd = self.n_heads, self.head_dim
         q = self.q(x)
@@ -50,12 +52,14 @@ class CrossAttentionLayer(nn.Module):
         else:
             q = q.reshape(b, -1, h, hd)
             scores = torch.einsum("bnhd,bthd->bnht", q, k) * scale
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed[None, :, None, :], float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         out = torch.einsum("bnht,bthd->bnhd", self.drop(weights), v).reshape(b, -1, d)
         return self.o(out), weights
 
-    def forward(self, x: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        attended, weights = self.attend(x, tokens)
+    def forward(self, x: Tensor, tokens: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        attended, weights = self.attend(x, tokens, allowed)
         x = self.norm1(x + self.drop(attended))          # broadcasts a shared [N,d] over the batch
         x = self.norm2(x + self.drop(self.ffn(x)))
         return x, weights
@@ -73,12 +77,13 @@ class SpatialAudioAttention(nn.Module):
             CrossAttentionLayer(d_model, n_heads, ffn_dim, dropout) for _ in range(layers)
         )
 
-    def forward(self, queries: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """queries [N,d]; tokens [B,T,d] -> (out [B,N,d], attention [B,N,T] of the last layer, head mean)."""
+    def forward(self, queries: Tensor, tokens: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """queries [N,d]; tokens [B,T,d]; allowed [N,T] bool or None -> (out [B,N,d], attention [B,N,T] of
+        the last layer, head mean)."""
         x = queries
         weights = None
         for layer in self.layers:
-            x, weights = layer(x, tokens)
+            x, weights = layer(x, tokens, allowed)
         assert weights is not None
         if x.dim() == 2:  # cannot happen after one layer, kept for clarity
             x = x.unsqueeze(0).expand(tokens.shape[0], -1, -1)

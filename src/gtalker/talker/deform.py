@@ -54,6 +54,7 @@ class DeformConfig:
     audio_channels: int = 0
     feature_dim: int = 0
     rank: int = 8
+    mouth_tokens: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raise InputError naming the bad key."""
@@ -67,6 +68,12 @@ class DeformConfig:
             raise InputError(f"talker.attributes: must be a non-empty subset of {list(ATTRIBUTES)}, got {list(self.attributes)}")
         if self.query not in QUERY_KINDS:
             raise InputError(f"talker.query: '{self.query}' unknown; choose one of {QUERY_KINDS}")
+        if self.mouth_tokens:
+            if self.mode != "attention":
+                raise InputError("talker.mouth_tokens: only the attention mode routes tokens per Gaussian")
+            bad = [t for t in self.mouth_tokens if t not in self.tokens]
+            if bad:
+                raise InputError(f"talker.mouth_tokens: {bad} not among talker.tokens {list(self.tokens)}")
         if self.rank < 1:
             raise InputError(f"talker.rank: must be >= 1, got {self.rank}")
         if self.d_model % self.heads:
@@ -134,6 +141,30 @@ class AttentionDeformer(nn.Module):
         self.query_proj = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.d_model), nn.LayerNorm(cfg.d_model))
         self.attention = SpatialAudioAttention(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.layers, cfg.dropout)
         self.heads = OffsetHeads(cfg.d_model, cfg.head_hidden, attr_shapes)
+        # `mouth_tokens` (the disentangling variant): the mouth Gaussians (buffer `mouth`, set from the
+        # training cameras and lip boxes by `set_mouth`) attend only to these tokens, so eye and view
+        # cannot move them
+        self.register_buffer("route", torch.tensor([t in cfg.mouth_tokens for t in cfg.tokens]))
+        self.register_buffer("mouth", torch.zeros(0, dtype=torch.bool))
+
+    def set_mouth(self, mouth: Tensor) -> None:
+        """Mark the mouth Gaussians [N] bool (used only with `mouth_tokens`)."""
+        self.mouth = mouth.to(self.route.device).bool().clone()
+
+    def allowed(self, n: int) -> Tensor | None:
+        """[N,T] bool: tokens each Gaussian may attend to, or None when all may be."""
+        if not self.cfg.mouth_tokens:
+            return None
+        if self.mouth.shape[0] != n:
+            raise ValueError(f"talker.mouth_tokens: mouth mask has {self.mouth.shape[0]} entries for {n} "
+                             "Gaussians; set_mouth was not called on this canonical head")
+        return ~self.mouth[:, None] | self.route[None, :]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        key = prefix + "mouth"
+        if key in state_dict:                    # the mask's length is the model's Gaussian count
+            self.mouth = torch.zeros_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
                 ) -> tuple[dict[str, Tensor], Tensor | None]:
@@ -142,7 +173,7 @@ class AttentionDeformer(nn.Module):
 
     def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T])."""
-        out, attn = self.attention(self.query_proj(features), tokens)
+        out, attn = self.attention(self.query_proj(features), tokens, self.allowed(features.shape[0]))
         return self.heads(out), attn
 
 

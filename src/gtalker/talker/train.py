@@ -246,6 +246,17 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     deform_cfg.audio_channels = int(features.shape[2])
     model = TalkingHead(canonical, deform_cfg, train_canonical=cfg.train_canonical, train_size=cfg.size)
     dataset = FrameDataset(dataset_dir, train_idx, cfg.size, audio_features=features_path, fields=FIELDS)
+    if deform_cfg.mouth_tokens:
+        from gtalker.talker.probe import mouth_gaussians
+
+        cams = [dataset.camera(i) for i in train_idx]
+        lips = np.load(Path(dataset_dir) / "face" / "lips.npy")[train_idx] * (cfg.size / dataset.source_size())
+        mouth = mouth_gaussians(model.canonical_inputs()[0]["means"],
+                                torch.as_tensor(np.stack([c[0] for c in cams])).float(),
+                                torch.as_tensor(np.stack([c[1] for c in cams])).float(), torch.as_tensor(lips))
+        model.deform.deformer.set_mouth(mouth)
+        log.info("mouth_tokens %s: %d of %d Gaussians are the mouth's", list(deform_cfg.mouth_tokens),
+                 int(mouth.sum()), int(mouth.numel()))
     view = getattr(getattr(model.deform.deformer, "tokens", None), "view", None)
     if view is not None:
         view.fit_stats(torch.as_tensor(np.stack([dataset.camera(i)[1] for i in train_idx])))
