@@ -134,3 +134,19 @@ def test_lowrank_talking_head_saves_and_loads(tmp_path) -> None:  # noqa: ANN001
     assert torch.allclose(before[1]["means"], after[1]["means"]) and torch.allclose(attn, attn2)
     flops = model_flops(loaded)
     assert flops["frame"] > 0 and flops["setup"] > 0
+
+
+def test_a_model_saved_before_newer_buffers_still_loads(tmp_path) -> None:  # noqa: ANN001
+    """Models written by earlier versions (no 'deformer.mouth' in deform_state) stay loadable."""
+    from gtalker.canonical.model import CanonicalHead
+    from gtalker.splat.gaussians import GaussianModel
+    from gtalker.talker.model import TalkingHead, load, save
+
+    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2})
+    cfg.audio_channels = 5
+    model = TalkingHead(CanonicalHead(GaussianModel(5, max_sh_degree=0), None), cfg)
+    save(model, tmp_path / "model.pt")
+    payload = torch.load(tmp_path / "model.pt", weights_only=False)
+    payload["deform_state"].pop("deformer.mouth")
+    torch.save(payload, tmp_path / "old.pt")
+    assert load(tmp_path / "old.pt").n_gaussians == 5

@@ -144,7 +144,7 @@ class AttentionDeformer(nn.Module):
         # `mouth_tokens` (the disentangling variant): the mouth Gaussians (buffer `mouth`, set from the
         # training cameras and lip boxes by `set_mouth`) attend only to these tokens, so eye and view
         # cannot move them
-        self.register_buffer("route", torch.tensor([t in cfg.mouth_tokens for t in cfg.tokens]))
+        self.register_buffer("route", torch.tensor([t in cfg.mouth_tokens for t in cfg.tokens]), persistent=False)
         self.register_buffer("mouth", torch.zeros(0, dtype=torch.bool))
 
     def set_mouth(self, mouth: Tensor) -> None:
@@ -162,8 +162,9 @@ class AttentionDeformer(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
         key = prefix + "mouth"
-        if key in state_dict:                    # the mask's length is the model's Gaussian count
-            self.mouth = torch.zeros_like(state_dict[key])
+        if key not in state_dict:                # a model saved before mouth_tokens existed: no mask
+            state_dict[key] = torch.zeros(0, dtype=torch.bool)
+        self.mouth = torch.zeros_like(state_dict[key])   # the mask's length is the model's Gaussian count
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, features: Tensor, audio: Tensor, blink: Tensor, viewmat: Tensor
