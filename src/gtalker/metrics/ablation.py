@@ -31,6 +31,8 @@ COLUMNS: list[tuple[str, str, tuple[str, ...], int, str]] = [
     ("jac_audio_rest", "probe", ("jacobian", "audio", "rest"), 4, "audio token, the other Gaussians"),
     ("swap_ratio_mouth", "probe", ("swap_ratio_mouth",), 3,
      "mouth offset change when eye/view are swapped between frames over that when audio is (0 = disentangled)"),
+    ("swap_ratio_lip_box", "probe", ("swap_ratio_lip_box",), 3,
+     "the same for the rendered lip box's mean pixel change"),
     ("entropy_mouth", "probe", ("attention", "mouth", "entropy_rel"), 3,
      "attention entropy over the tokens in the mouth, share of the maximum"),
     ("entropy_rest", "probe", ("attention", "rest", "entropy_rel"), 3, "the same elsewhere"),
