@@ -10,11 +10,11 @@ CORES ?= all
 
 .PHONY: setup sysdeps demo report test test-slurm lint bench clean
 
-setup: $(STAMP) sysdeps
+setup: $(STAMP)
 
-# System packages: espeak-ng speaks the demo's voice (demo.voice: espeak) and the unseen-voice measures.
-# Installed with apt-get where it is missing and we are root or have sudo; elsewhere a line says what to
-# install (or set demo.voice: formant in config.yaml).
+# Optional system package: espeak-ng, for the espeak demo voice (demo.voice: espeak), the unseen-voice
+# benchmark and the tests that use them (they skip without it; the default demo does not need it).
+# `make sysdeps` installs it with apt-get where we are root or have sudo; elsewhere it says what to do.
 sysdeps:
 	@command -v espeak-ng >/dev/null || { \
 	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
@@ -24,7 +24,7 @@ sysdeps:
 	      apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null; \
 	  else \
 	    echo "espeak-ng is missing: install it (Debian/Ubuntu: apt-get install espeak-ng; macOS: brew" \
-	         "install espeak-ng) or set demo.voice: formant in config.yaml"; \
+	         "install espeak-ng); the default demo voice (formant) does not need it"; \
 	  fi; }
 
 # The versions pinned in envs/*.yaml (torch aside: TORCH_SPEC) constrain the pip setup, so that the tests
@@ -38,16 +38,16 @@ $(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 	$(BIN)/python -m pip install --quiet -e ".[dev]" -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
-demo: $(STAMP) sysdeps
+demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
 
 # The demo run (or any config's run: make report ARGS='--configfile my.yaml') and its report.html.
-report: $(STAMP) sysdeps
+report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS) --report report.html
 	@echo "report: $(CURDIR)/report.html"
 
-test: $(STAMP) sysdeps
+test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
 
 # Opt-in (not in CI): start a one-node SLURM with accounting here (Debian; needs root) and run the
