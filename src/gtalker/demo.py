@@ -452,7 +452,7 @@ class DemoConfig:
     seed: int = 0
     scene: str = "default"  # or hard (gtalker.demo_scene: moving background, camera shake, flicker,
                             # low resolution, strong compression, 29.97 fps)
-    voice: str = "espeak"   # espeak: espeak-ng sentences (needs espeak-ng); formant: built-in syllables
+    voice: str = "formant"  # formant: built-in syllables; espeak: espeak-ng sentences (needs espeak-ng)
 
 
 @reports_input_errors("gtalker.demo")
