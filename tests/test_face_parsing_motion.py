@@ -100,8 +100,8 @@ def test_parsing_step_reports_and_notices(hard_clip, tmp_path: Path) -> None:
     frames, _, _ = hard_clip
     save_landmark_track(str(tmp_path / "landmarks.npz"), detect_video(str(frames)))
     assert parsing.main(["--frames", str(frames), "--landmarks", str(tmp_path / "landmarks.npz"), "--out",
-                         str(tmp_path / "p"), "--out-fine", str(tmp_path / "f"), "--subset", "8",
-                         "--report", str(tmp_path / "parsing.json"), "--notices", str(tmp_path / "n.json")]) == 0
+                         str(tmp_path / "p"), "--out-fine", str(tmp_path / "f"), "--backend", "heuristic",
+                         "--subset", "8", "--report", str(tmp_path / "parsing.json"), "--notices", str(tmp_path / "n.json")]) == 0
     codes = [n.code for n in read_notices(tmp_path / "n.json")]
     assert "parsing_moving_background" in codes
     figures = {"head_beyond_hull_mean": 0.03, "head_beyond_hull_max": 0.09, "head_beyond_hull_worst_frame": 17,
