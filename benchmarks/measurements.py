@@ -52,9 +52,20 @@ def recorded_section(recorded: dict) -> list[str]:
     return lines
 
 
+def script_of(path: Path) -> str:
+    """The script that wrote a JSON: <name>.py, or for <name>_<run>.json (a second run of the same script,
+    e.g. full_run_hard.json) the longest <name> with a script beside it."""
+    parts = path.stem.split("_")
+    for n in range(len(parts), 0, -1):
+        name = "_".join(parts[:n])
+        if (path.parent / f"{name}.py").exists():
+            return f"{name}.py"
+    return f"{path.stem}.py"
+
+
 def json_section(path: Path) -> list[str]:
     data = json.loads(path.read_text())
-    lines = [f"### `{path.name}` (`python benchmarks/{path.stem}.py`)", "", "| key | value |", "|---|---|"]
+    lines = [f"### `{path.name}` (`python benchmarks/{script_of(path)}`)", "", "| key | value |", "|---|---|"]
     lines += [f"| {key} | {show(value)} |" for key, value in flat(data)]
     return lines + [""]
 
