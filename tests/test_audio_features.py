@@ -108,7 +108,10 @@ def test_cli_frames_json_and_n_frames(tmp_path: Path):
     assert np.load(out).shape == (30, 16, 40)
     assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--backend", "mel", "--out", str(out)]) == 0
     assert np.load(out).shape == (60, 16, 80)
-    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0  # melnorm
+    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0  # default: mel
+    assert np.load(out).shape == (60, 16, 80)
+    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--backend", "melnorm", "--out",
+                       str(out)]) == 0
     assert np.load(out).shape == (60, 16, 40)
 
 
