@@ -129,5 +129,6 @@ def test_cli_converts(template: FaceModel, tmp_path: Path) -> None:
     assert main(args) == 0
     assert load(out).n_identity == 3
     assert main(["convert-bfm", "--bfm-dir", str(tmp_path / "none"), "--template",
-                 str(REPO / "resources/face_models/builtin.npz"), "--out", str(tmp_path / "x.npz")]) == 1
+                 str(REPO / "resources/face_models/builtin.npz"), "--n-identity", "3", "--n-expression", "2",
+                 "--out", str(tmp_path / "x.npz")]) == 1
     assert not (tmp_path / "x.npz").exists()

@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert-bfm", help="convert BFM 2009 + expression basis to the common format")
     p.add_argument("--bfm-dir", required=True)
     p.add_argument("--template", required=True, help="builtin model (for automatic landmark indices)")
-    p.add_argument("--n-identity", type=int, default=100)
-    p.add_argument("--n-expression", type=int, default=79)
+    p.add_argument("--n-identity", type=int, required=True,
+                   help="identity components kept (fit.bfm_n_identity)")
+    p.add_argument("--n-expression", type=int, required=True,
+                   help="expression components kept (fit.bfm_n_expression)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_convert_bfm)
 
@@ -127,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-dir", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--init", required=True, choices=["mesh", "random", "landmarks"])
-    p.add_argument("--n-points", type=int, default=10000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-points", type=int, required=True, help="points of the cloud (fit.n_points)")
+    p.add_argument("--seed", type=int, required=True, help="seed of the point sampling (fit.seed)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_points)
     return ap
