@@ -81,22 +81,27 @@ def _gather(start, end, gids, means2d, conics, log_o, cut, feats, half):  # prag
     return par, fe
 
 
+@njit(cache=True, nogil=True)
+def _tile_origin(t, tiles_x, tile, height):  # pragma: no cover - compiled
+    """Frame and top-left pixel (b, y0, x0) of global tile t (tiles numbered frame by frame, row-major)."""
+    per_frame = tiles_x * ((height + tile - 1) // tile)
+    tt = t % per_frame
+    return t // per_frame, (tt // tiles_x) * tile, (tt % tiles_x) * tile
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _forward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x, tile,
              one, alpha_max, t_min, out, t_final, last):  # pragma: no cover - compiled
     n_tiles = offsets.shape[0] - 1
     n_feat = feats.shape[1]
     height, width = out.shape[1], out.shape[2]
-    per_frame = tiles_x * ((height + tile - 1) // tile)
     half = one / (one + one)
     for t in prange(n_tiles):
         start, end = offsets[t], offsets[t + 1]
         if start == end:
             continue
         par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
-        b, tt = t // per_frame, t % per_frame
-        y0 = (tt // tiles_x) * tile
-        x0 = (tt % tiles_x) * tile
+        b, y0, x0 = _tile_origin(t, tiles_x, tile, height)
         acc = np.zeros(n_feat + 1, dtype=out.dtype)
         for py in range(y0, min(y0 + tile, height)):
             for px in range(x0, min(x0 + tile, width)):
@@ -131,16 +136,13 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
     n_tiles = offsets.shape[0] - 1
     n_feat = feats.shape[1]
     height, width = grad_out.shape[1], grad_out.shape[2]
-    per_frame = tiles_x * ((height + tile - 1) // tile)
     half = one / (one + one)
     for t in prange(n_tiles):
         start, end = offsets[t], offsets[t + 1]
         if start == end:
             continue
         par, fe = _gather(start, end, gids, means2d, conics, log_o, cut, feats, half)
-        b, tt = t // per_frame, t % per_frame
-        y0 = (tt // tiles_x) * tile
-        x0 = (tt % tiles_x) * tile
+        b, y0, x0 = _tile_origin(t, tiles_x, tile, height)
         for py in range(y0, min(y0 + tile, height)):
             for px in range(x0, min(x0 + tile, width)):
                 g_alpha = np.float64(grad_out[b, py, px, n_feat])
