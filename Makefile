@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.gtalker-installed
 CORES ?= all
 
-.PHONY: setup sysdeps demo report test test-slurm lint bench clean
+.PHONY: setup sysdeps demo ablation report test test-slurm lint bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ $(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
+
+# The ablation set of method.md section 6 on the demo (workflow/ablation.yaml; table results/demo/ablation.md).
+ablation: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config.yaml workflow/ablation.yaml
 
 # The demo run (or any config's run: make report ARGS='--configfile my.yaml') and its report.html.
 report: $(STAMP)

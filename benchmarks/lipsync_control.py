@@ -44,8 +44,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from gtalker.metrics.landmarks import mouth_opening  # noqa: E402
-from gtalker.metrics.lipsync import pearson  # noqa: E402
+from gtalker.metrics.control import real_openings, summarise, write_control_inputs  # noqa: E402
 
 KEYS = ("psnr", "ssim", "lmd", "mouth_open_r", "av_offset_frames")
 
@@ -74,42 +73,15 @@ def render_settings(config_path: Path) -> dict[str, str]:
     return {**flags, "--fps": format_value(pre["fps"])}
 
 
-def shift_correlations(gap: np.ndarray, val: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Every circular shift at least the passage's length away from it, and the Pearson r of the real mouth
-    opening of the validation passage with that of the shifted one (the passage heard at that shift)."""
-    idx = np.asarray(val)
-    n, m = len(gap), len(val)
-    shifts = np.arange(m, n - m + 1)
-    r = np.array([pearson(gap[idx], gap[(idx - s) % n]) for s in shifts])
-    keep = np.isfinite(r)
-    if not keep.any():
-        raise SystemExit(f"the video ({n} frames) is too short for another passage of {m} frames")
-    return shifts[keep], r[keep]
-
-
-def pick_shift(gap: np.ndarray, val: list[int]) -> tuple[int, float, float]:
-    """The shift whose passage's real mouth opening is least correlated with the validation one's, that r,
-    and the chance level: the 95th percentile of |r| over all shifts (how well an unrelated passage of
-    this video follows the validation mouth by chance; speech is smooth, so it is far above 1/sqrt(m))."""
-    shifts, r = shift_correlations(gap, val)
-    best = int(np.argmin(np.abs(r)))
-    return int(shifts[best]), float(r[best]), float(np.quantile(np.abs(r), 0.95))
-
-
-def feature_cases(features_path: Path, shift: int, backend: str, n_frames: int, fps: float,
-                  tmp: Path) -> dict[str, Path]:
-    """Feature files for the three cases: own, another passage (circular shift), digital silence."""
-    own = np.load(features_path)
-    other_path = tmp / "features_other.npy"
-    np.save(other_path, np.roll(own, shift, axis=0))
-    silent_wav = tmp / "silence.wav"
-    import soundfile
-
-    soundfile.write(silent_wav, np.zeros(int(16000 * n_frames / fps) + 1600, np.float32), 16000)
+def feature_cases(root: Path, features_path: Path, backend: str, index: dict, tmp: Path) -> tuple[dict, dict]:
+    """The control's inputs as the pipeline makes them (other passage, silent audio), the silence's features;
+    returns (control info, case -> feature file)."""
+    info = write_control_inputs(features_path, root / "face" / "landmarks.npz", root / "split.json",
+                                int(index["n_frames"]), float(index["fps"]), tmp)
     silence_path = tmp / "features_silence.npy"
-    run(["gtalker.audio", "features", "--audio", str(silent_wav), "--n-frames", str(n_frames),
-         "--fps", str(fps), "--backend", backend, "--out", str(silence_path), "--device", "cpu"])
-    return {"own": features_path, "other": other_path, "silence": silence_path}
+    run(["gtalker.audio", "features", "--audio", str(tmp / "silence.wav"), "--n-frames", str(index["n_frames"]),
+         "--fps", str(index["fps"]), "--backend", backend, "--out", str(silence_path), "--device", "cpu"])
+    return info, {"own": features_path, "other": tmp / "features_other.npy", "silence": silence_path}
 
 
 def control(workdir: Path, dataset: str, variant: str, config_path: Path, threads: int) -> dict:
@@ -123,16 +95,15 @@ def control(workdir: Path, dataset: str, variant: str, config_path: Path, thread
     backend = features[0].stem.removeprefix("features_")
     flags = render_settings(config_path)
     val = json.loads((root / "split.json").read_text())["val"]
-    opening = np.array([mouth_opening(lms) for lms in np.load(root / "face" / "landmarks.npz")["lms"]])
-    shift, chance, chance_95 = pick_shift(opening, val)
-    print(f"other passage: shift {shift} frames; real mouth openings of the two passages r = {chance:.3f}; "
-          f"|r| of an unrelated passage by chance (95th percentile over all passages): {chance_95:.2f}")
-    idx = np.asarray(val)
-    heard_real = {"own": opening[idx], "other": opening[(idx - shift) % len(opening)], "silence": None}
+    opening = real_openings(root / "face" / "landmarks.npz")
     out: dict[str, dict] = {}
+    metrics_by_case: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="lipsync_control_") as tmp_name:
         tmp = Path(tmp_name)
-        cases = feature_cases(features[0], shift, backend, int(index["n_frames"]), float(index["fps"]), tmp)
+        info, cases = feature_cases(root, features[0], backend, index, tmp)
+        print(f"other passage: shift {info['other_shift_frames']} frames; real mouth openings of the two passages "
+              f"r = {info['other_real_mouth_r']:.3f}; |r| of an unrelated passage by chance (95th percentile "
+              f"over all passages): {info['chance_abs_r_95']:.2f}")
         for case, feats in cases.items():
             start = time.perf_counter()
             frames = tmp / f"{case}_frames"
@@ -147,27 +118,16 @@ def control(workdir: Path, dataset: str, variant: str, config_path: Path, thread
                  "--gt", str(root / "face" / "gt"), "--split", str(root / "split.json"),
                  "--audio", str(root / "ingest" / "audio.wav"), "--frames-json", str(root / "ingest" / "frames.json"),
                  "--device", "cpu", "--threads", str(threads), "--out", str(metrics_path)])
-            metrics = json.loads(metrics_path.read_text())
-            rendered = np.array(metrics["per_frame"]["mouth_open_rendered"], np.float64)
-            out[case] = {k: metrics.get(k) for k in KEYS}
-            if heard_real[case] is not None:  # the real mouth of the passage whose audio was heard
-                r = pearson(rendered, heard_real[case])
-                out[case]["heard_mouth_r"] = r if np.isfinite(r) else None
-            out[case]["mouth_motion_sd"] = float(np.nanstd(rendered))
+            metrics_by_case[case] = json.loads(metrics_path.read_text())
+            out[case] = {k: metrics_by_case[case].get(k) for k in KEYS}
             out[case]["seconds"] = round(time.perf_counter() - start, 1)
-            print(f"{case:8s} " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                           for k, v in out[case].items()), flush=True)
             shutil.rmtree(frames, ignore_errors=True)
-    return {"other_shift_frames": shift, "other_real_mouth_r": chance, "chance_abs_r_95": chance_95,
-            "val_frames": len(val), "cases": out, "audio_drives_mouth": audio_drives_mouth(out)}
-
-
-def audio_drives_mouth(cases: dict[str, dict]) -> bool:
-    """The verdict of the module docstring: own r >= 0.7, other follows what it heard (r >= 0.5), the
-    silent mouth moves at most half as much as the own one."""
-    own, other, silence = cases["own"], cases["other"], cases["silence"]
-    return ((own["mouth_open_r"] or 0) >= 0.7 and (other["heard_mouth_r"] or 0) >= 0.5
-            and silence["mouth_motion_sd"] <= 0.5 * own["mouth_motion_sd"])
+    summary = summarise(info, metrics_by_case, opening, val)
+    for case, figures in summary["cases"].items():
+        out[case].update(figures)
+        print(f"{case:8s} " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in out[case].items()), flush=True)
+    return {**info, "cases": out, "audio_drives_mouth": summary["audio_drives_mouth"]}
 
 
 def main() -> int:

@@ -9,6 +9,16 @@ def probe_inputs(wildcards):
     return files
 
 
+def control_render_inputs(wildcards):
+    """render_val's inputs with the lip-sync control's features of one case (other passage, silence)."""
+    files = render_inputs(wildcards)
+    backend = config["audio_features"]["backend"]
+    base = f"results/{wildcards.dataset}/control"
+    files["features"] = (f"{base}/features_other.npy" if wildcards.case == "other"
+                         else f"{base}/features_silence_{backend}.npy")
+    return files
+
+
 def ablation_json():
     """The ablation variants' overrides as one JSON string (the table's 'changes' column)."""
     import json

@@ -7,15 +7,20 @@ AUDIO_BACKENDS = ["mel", "melnorm", "deepspeech", "hubert"]
 def audio_feature_flags(wildcards):
     """CLI flags of the audio_features settings the backend uses (or the reference folder's file):
     `<backend>_*` keys (FeatureConfig) for deepspeech/hubert, the others (MelConfig fields) for mel."""
-    cfg = config["audio_features"]
     precomputed = reference_features(wildcards)
     if precomputed:
         return f"--precomputed '{precomputed[0]}'"
+    return backend_feature_flags(wildcards.backend)
+
+
+def backend_feature_flags(backend):
+    """CLI flags of the audio_features settings one backend uses."""
+    cfg = config["audio_features"]
     prefixes = tuple(f"{b}_" for b in AUDIO_BACKENDS if b not in ("mel", "melnorm"))
-    if wildcards.backend in ("mel", "melnorm"):
+    if backend in ("mel", "melnorm"):
         keep = {k: v for k, v in cfg.items() if k != "backend" and not k.startswith(prefixes)}
     else:
-        keep = {k: v for k, v in cfg.items() if k.startswith(f"{wildcards.backend}_")}
+        keep = {k: v for k, v in cfg.items() if k.startswith(f"{backend}_")}
     return flag_string(keep)
 
 

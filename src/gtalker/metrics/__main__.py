@@ -10,6 +10,10 @@
   python -m gtalker.metrics ablation --dataset D --variants a b --metrics a/metrics.json b/metrics.json \\
       --probes a/talker/probe.json b/talker/probe.json --tsv ablation.tsv --md ablation.md
   python -m gtalker.metrics link --src render/val.mp4 --out results/report/D/V/val.mp4
+  python -m gtalker.metrics control-inputs --features F.npy --landmarks face/landmarks.npz --split split.json \
+      --frames-json frames.json --out-dir results/D/control
+  python -m gtalker.metrics control --control control.json --own metrics.json --other other.json \
+      --silence silence.json --landmarks face/landmarks.npz --split split.json --out lipsync_control.json
 """
 
 from __future__ import annotations
@@ -55,9 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--variants", nargs="+", required=True)
     ab.add_argument("--metrics", nargs="+", required=True, help="metrics.json per variant, same order")
     ab.add_argument("--probes", nargs="+", required=True, help="talker/probe.json per variant, same order")
+    ab.add_argument("--controls", nargs="*", default=[], help="lipsync_control.json per variant, same order")
     ab.add_argument("--variants-json", default="{}", help="the variants' overrides (the 'changes' column)")
     ab.add_argument("--tsv", required=True)
     ab.add_argument("--md", required=True)
+    ci = sub.add_parser("control-inputs", help="the lip-sync control's other-passage features and silent audio")
+    for name in ("features", "landmarks", "split", "frames-json", "out-dir"):
+        ci.add_argument(f"--{name}", required=True)
+    co = sub.add_parser("control", help="the lip-sync control's figures from its three renderings' metrics")
+    for name in ("control", "own", "other", "silence", "landmarks", "split", "out"):
+        co.add_argument(f"--{name}", required=True)
     link = sub.add_parser("link", help="hard-link (or copy) a file into the report folder, atomically")
     link.add_argument("--src", required=True)
     link.add_argument("--out", required=True)
@@ -130,8 +141,28 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = json.loads(args.variants_json)
         changes = {v: ", ".join(overrides(settings.get(v, {}))) for v in args.variants}
-        write_ablation(ablation_rows(args.variants, args.metrics, args.probes), args.dataset, changes,
-                       args.tsv, args.md)
+        write_ablation(ablation_rows(args.variants, args.metrics, args.probes, args.controls), args.dataset,
+                       changes, args.tsv, args.md)
+    elif args.command == "control-inputs":
+        from gtalker.common import read_json
+        from gtalker.metrics.control import write_control_inputs
+
+        index = read_json(args.frames_json)
+        info = write_control_inputs(args.features, args.landmarks, args.split, int(index["n_frames"]),
+                                    float(index["fps"]), args.out_dir)
+        log.info("other passage: shift %d frames (real mouth r %.3f; chance |r| 95%%: %.2f) -> %s",
+                 info["other_shift_frames"], info["other_real_mouth_r"], info["chance_abs_r_95"], args.out_dir)
+    elif args.command == "control":
+        from gtalker.common import read_json
+        from gtalker.metrics.control import real_openings, summarise
+
+        metrics = {case: read_json(getattr(args, case)) for case in ("own", "other", "silence")}
+        result = summarise(read_json(args.control), metrics, real_openings(args.landmarks),
+                           read_json(args.split)["val"])
+        write_json(args.out, result)
+        log.info("lip-sync control: other passage heard r %s, silent motion share %s, audio drives the mouth: %s",
+                 result["cases"]["other"].get("heard_mouth_r"), result["silence_motion_share"],
+                 result["audio_drives_mouth"])
     elif args.command == "link":
         link_file(args.src, args.out)
     else:

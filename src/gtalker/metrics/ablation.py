@@ -37,6 +37,10 @@ COLUMNS: list[tuple[str, str, tuple[str, ...], int, str]] = [
      "attention entropy over the tokens in the mouth, share of the maximum"),
     ("entropy_rest", "probe", ("attention", "rest", "entropy_rel"), 3, "the same elsewhere"),
     ("audio_focus", "probe", ("audio_focus",), 3, "audio token's attention share, mouth over elsewhere"),
+    ("other_heard_r", "control", ("cases", "other", "heard_mouth_r"), 3,
+     "lip-sync control: r of the mouth rendered with another passage's audio vs that passage's real mouth"),
+    ("silence_motion", "control", ("silence_motion_share",), 3,
+     "lip-sync control: mouth motion (sd) rendered with silence over that with the own audio (0 = still)"),
 ]
 SCALE = {"train_min": 1 / 60.0, "mflop_frame": 1e-6}
 
@@ -49,13 +53,17 @@ def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
     return data
 
 
-def ablation_rows(variants: Sequence[str], metrics: Sequence[str], probes: Sequence[str]) -> list[dict[str, str]]:
-    """One row per variant from its metrics.json and probe.json (same order as `variants`)."""
-    if not (len(variants) == len(metrics) == len(probes)):
-        raise InputError("ablation: give one metrics.json and one probe.json per variant, in the same order")
+def ablation_rows(variants: Sequence[str], metrics: Sequence[str], probes: Sequence[str],
+                  controls: Sequence[str] = ()) -> list[dict[str, str]]:
+    """One row per variant from its metrics.json, probe.json and (optional) lipsync_control.json (same order
+    as `variants`; without controls their columns stay empty)."""
+    if not (len(variants) == len(metrics) == len(probes)) or (controls and len(controls) != len(variants)):
+        raise InputError("ablation: give one metrics.json, one probe.json (and one lipsync_control.json) per "
+                         "variant, in the same order")
     rows = []
-    for name, m_path, p_path in zip(variants, metrics, probes):
-        sources = {"metrics": read_json(m_path), "probe": read_json(p_path)}
+    for i, (name, m_path, p_path) in enumerate(zip(variants, metrics, probes)):
+        sources = {"metrics": read_json(m_path), "probe": read_json(p_path),
+                   "control": read_json(controls[i]) if controls else {}}
         row = {"variant": name}
         for col, source, path, digits, _ in COLUMNS:
             row[col] = _fmt(_get(sources[source], path), digits, SCALE.get(col, 1.0))
