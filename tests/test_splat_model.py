@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -42,6 +43,18 @@ def test_knn_scales_match_brute_force():
     model = GaussianModel.from_points(pts)
     assert torch.allclose(model.scales()[:, 0].double(), brute, atol=1e-5)
     assert torch.allclose(model.opacities(), torch.full((300,), 0.1), atol=1e-6)
+
+
+def test_knn_without_scipy_is_the_same(monkeypatch):
+    """Where scipy is missing (a GPU machine with torch alone) the brute-force blocks give the same scales."""
+    pts = torch.randn(700, 3, generator=torch.Generator().manual_seed(1))
+    with_scipy = mean_knn_distance(pts)
+    monkeypatch.setitem(sys.modules, "scipy.spatial", None)  # `from scipy.spatial import ...` now fails
+    from gtalker.splat import knn
+
+    blocks = knn._brute_force_knn(pts, 3, block=256)
+    assert torch.allclose(mean_knn_distance(pts), with_scipy, atol=1e-6)
+    assert torch.allclose(blocks, with_scipy, atol=1e-6)
 
 
 def test_state_dict_resizes_on_load():

@@ -1,6 +1,7 @@
 """Initial Gaussian scales: mean distance to the 3 nearest neighbours (as 3DGS).
 
-scipy's KD-tree on CPU; the simple-knn CUDA kernel (distCUDA2) when installed and the points are on CUDA.
+scipy's KD-tree on CPU; the simple-knn CUDA kernel (distCUDA2) when installed and the points are on CUDA;
+brute force in torch (blocks of rows) where neither is there (e.g. a GPU machine with torch alone).
 """
 
 from __future__ import annotations
@@ -32,13 +33,26 @@ def mean_knn_distance(points: Tensor, k: int = 3) -> Tensor:
         if dist_cuda2 is not None:
             # distCUDA2 returns the mean *squared* distance to the 3 nearest neighbours.
             return torch.sqrt(dist_cuda2(points.float().contiguous()).clamp_min(1e-14)).to(points.dtype)
-    from scipy.spatial import cKDTree
-
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError:
+        return _brute_force_knn(points, min(k, n - 1))
     pts = points.detach().cpu().double().numpy()
     kk = min(k, n - 1)
     dist, _ = cKDTree(pts).query(pts, k=kk + 1)
     mean = np.asarray(dist, dtype=np.float64).reshape(n, kk + 1)[:, 1:].mean(axis=1)
     return torch.from_numpy(mean).to(dtype=points.dtype, device=points.device)
+
+
+def _brute_force_knn(points: Tensor, k: int, block: int = 2048) -> Tensor:
+    """Mean distance to the k nearest other points by exhaustive distances, `block` rows at a time."""
+    pts = points.detach().double()
+    out = []
+    for start in range(0, pts.shape[0], block):
+        d = torch.cdist(pts[start:start + block], pts)
+        nearest = d.topk(k + 1, dim=1, largest=False).values[:, 1:]  # the first is the point itself
+        out.append(nearest.mean(dim=1))
+    return torch.cat(out).to(dtype=points.dtype)
 
 
 def initial_log_scales(points: Tensor, min_scale: float = 1e-7) -> Tensor:
