@@ -5,7 +5,8 @@
 
 Two sources, both committed:
 - benchmarks/<name>.json, written by benchmarks/<name>.py: every figure of the latest run of that script,
-  listed as the script saved it (nested keys joined by '.');
+  listed as the script saved it (nested keys joined by '.'); a top-level "table" ({"columns": [...],
+  "rows": [[...], ...]}) is shown as a table above the other figures;
 - benchmarks/recorded.json: the figures of earlier runs recorded by hand (what, target, measured, the
   script that produced them), for the runs whose JSON was not kept; a rerun of the script gives its JSON.
 """
@@ -63,10 +64,20 @@ def script_of(path: Path) -> str:
     return f"{path.stem}.py"
 
 
+def table_lines(table: dict) -> list[str]:
+    """A JSON table ({"columns": [...], "rows": [[...], ...]}) as a Markdown table."""
+    lines = ["| " + " | ".join(show(c) for c in table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
+    lines += ["| " + " | ".join(show(v) for v in row) + " |" for row in table["rows"]]
+    return lines + [""]
+
+
 def json_section(path: Path) -> list[str]:
     data = json.loads(path.read_text())
-    lines = [f"### `{path.name}` (`python benchmarks/{script_of(path)}`)", "", "| key | value |", "|---|---|"]
-    lines += [f"| {key} | {show(value)} |" for key, value in flat(data)]
+    lines = [f"### `{path.name}` (`python benchmarks/{script_of(path)}`)", ""]
+    if isinstance(data, dict) and isinstance(data.get("table"), dict):
+        data = dict(data)
+        lines += table_lines(data.pop("table"))
+    lines += ["| key | value |", "|---|---|"] + [f"| {key} | {show(value)} |" for key, value in flat(data)]
     return lines + [""]
 
 

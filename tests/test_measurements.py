@@ -27,6 +27,10 @@ def test_every_benchmark_json_and_recorded_row_reaches_the_document(tmp_path: Pa
     text = measurements.render(tmp_path)
     assert "### `fake.json`" in text and "| fps | 12.35 |" in text and "| nested.ms | [1, 2] |" in text
     assert "| ok | True |" in text and "| w/x | >= 1 | 2.5 | `benchmarks/fake.py` |" in text
+    (tmp_path / "tab.json").write_text(json.dumps({"table": {"columns": ["variant", "psnr"],
+                                                             "rows": [["base", 32.123456], ["x", None]]}, "n": 2}))
+    text = measurements.render(tmp_path)
+    assert "| variant | psnr |\n|---|---|\n| base | 32.12 |\n| x | None |" in text and "| n | 2 |" in text
 
 
 def test_check_fails_on_a_stale_document(tmp_path: Path) -> None:
