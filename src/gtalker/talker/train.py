@@ -29,6 +29,7 @@ from gtalker.data import FrameDataset
 from gtalker.rng import restore_rng, rng_state
 from gtalker.talker.deform import DeformConfig
 from gtalker.imaging import psnr
+from gtalker.talker.augment import AudioAugment, augment_audio
 from gtalker.talker.losses import talker_loss
 from gtalker.talker.model import Conditions, TalkingHead, save
 
@@ -58,11 +59,20 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     backend: str = "auto"
+    augment_warp: float = 0.0    # training-time audio augmentation (gtalker.talker.augment; 0 = off)
+    augment_tempo: float = 0.0
+    augment_tilt: float = 0.0
+    augment_gain: float = 0.0
+    augment_noise: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def audio_augment(self) -> AudioAugment:
+        return AudioAugment(warp=self.augment_warp, tempo=self.augment_tempo, tilt=self.augment_tilt,
+                            gain=self.augment_gain, noise=self.augment_noise)
 
     def loss_weights(self) -> dict[str, float]:
         return {"l1": self.loss_l1, "ssim": self.loss_ssim, "lip": self.loss_lip,
@@ -264,6 +274,9 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     opt = build_optimizer(model, cfg)
     perceptual = perceptual_module(cfg, device)
     weights = cfg.loss_weights()
+    augment = cfg.audio_augment()
+    if augment.active:
+        log.info("audio augmentation on: %s", augment)
 
     identity = run_identity(deform_cfg, cfg, head_path, features_path, train_idx)
     ckpt_path = Path(checkpoint) if checkpoint else Path(out_model).with_name("checkpoint.pt")
@@ -293,6 +306,9 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     for batch in loader:
         step = state["step"]
         lr = set_lrs(opt, cfg, step, state["lr_scale"])
+        if augment.active:  # its own generator per step: a resumed run draws the same as an unbroken one
+            batch["audio"] = augment_audio(batch["audio"], augment,
+                                           torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
         parts = train_step(model, opt, batch_to(batch, device), cfg, weights, perceptual)
         if parts is not None:
             window.append(parts)
