@@ -71,10 +71,11 @@ def test_attention_flops_match_a_hand_count_and_torch_counter() -> None:
     cfg = make(mode="attention", d_model=4, heads=2, ffn_dim=8, head_hidden=5, tokens=["audio", "null"]).cfg
     assert cfg.feature_dim == 3 + 6
     # N=3, F=9, d=4, T=2, ffn=8, hidden 5, widths 3 and 1 by hand:
-    # 3*9*4 + (3*16 + 2*2*16 + 2*3*2*4 + 3*16 + 2*3*4*8) + 3*(4*5+5*3) + 3*(4*5+5*1)
-    hand = 108 + (48 + 64 + 48 + 48 + 192) + 105 + 75
-    assert attention_macs(cfg, 3, [3, 1]) == hand
-    assert deform_flops(cfg, 3, SHAPES)["frame"] == 2 * hand
+    # per frame: (2*2*16 + 2*3*2*4 + 3*16 + 2*3*4*8) + 3*(4*5+5*3) + 3*(4*5+5*1);
+    # setup (kept between frames): query projection 3*9*4 and the first layer's q 3*16
+    hand = (64 + 48 + 48 + 192) + 105 + 75
+    assert attention_macs(cfg, 3, [3, 1]) == (hand, 108 + 48)
+    assert deform_flops(cfg, 3, SHAPES) == {"frame": 2 * hand, "setup": 2 * (108 + 48)}
 
 
 def test_lowrank_flops_match_a_hand_count() -> None:
@@ -92,11 +93,13 @@ def test_flops_agree_with_torch_flop_counter() -> None:
         feats = model.query_features(None, torch.randn(n, 3))
         tokens = model.deformer.tokens(*conditions(1))
         with torch.no_grad():
-            model.deformer.decode(feats, tokens)               # lowrank: caches the basis (setup)
+            with FlopCounterMode(display=False) as first:
+                model.deformer.decode(feats, tokens)           # computes and keeps the setup part
             with FlopCounterMode(display=False) as counter:
                 model.deformer.decode(feats, tokens)
-        expected = deform_flops(model.cfg, n, {"means": (3,), "opacity_logits": ()})["frame"]
-        assert counter.get_total_flops() == expected, mode
+        expected = deform_flops(model.cfg, n, {"means": (3,), "opacity_logits": ()})
+        assert counter.get_total_flops() == expected["frame"], mode
+        assert first.get_total_flops() == expected["frame"] + expected["setup"], mode
 
 
 def test_lowrank_is_far_cheaper_at_the_default_size() -> None:

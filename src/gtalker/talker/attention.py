@@ -2,7 +2,8 @@
 
 Post-LayerNorm transformer layers with cross-attention only (no self-attention between Gaussians,
 which would be quadratic in their number). The first layer's queries are the same for every frame in
-a batch, so they are projected once ([N,d]) and broadcast over the batch.
+a batch, so they are projected once ([N,d]) and broadcast over the batch; outside training and autograd
+that projection is also kept between calls (FrameCache), as the Gaussians' features do not change.
 """
 
 from __future__ import annotations
@@ -11,6 +12,33 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+
+class FrameCache:
+    """A frame-independent result f(x) kept between calls while neither x nor the weights change.
+
+    Used only outside training and autograd (else f is simply called); the key is the input tensor
+    object (held, so that its identity stays unique) and the version counters of it and of the weights
+    (an optimiser step or load_state_dict changes them), so a stale value is never returned.
+    `enabled = False` always recomputes.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._input: Tensor | None = None
+        self._key: tuple = ()
+        self._value: Tensor | None = None
+
+    def get(self, module: nn.Module, x: Tensor, fn) -> Tensor:  # noqa: ANN001 - any callable on x
+        """fn(x), from the cache when x and module's weights are unchanged since it was computed."""
+        if not self.enabled or module.training or torch.is_grad_enabled():
+            return fn(x)
+        key = (x._version, *(p._version for p in module.parameters()))
+        if self._input is not x or self._key != key or self._value is None:
+            self._input, self._value = None, None
+            self._value = fn(x)
+            self._input, self._key = x, key
+        return self._value
 
 
 class CrossAttentionLayer(nn.Module):
@@ -35,6 +63,7 @@ class CrossAttentionLayer(nn.Module):
         for proj in (self.q, self.k, self.v, self.o):
             nn.init.xavier_uniform_(proj.weight)
             nn.init.zeros_(proj.bias)
+        self.query_cache = FrameCache()  # the shared [N,d] queries' projection (first layer)
 
     def attend(self, x: Tensor, tokens: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x [N,d] (shared) or [B,N,d]; tokens [B,T,d] -> (out [B,N,d], weights [B,N,heads,T]).
@@ -42,7 +71,7 @@ class CrossAttentionLayer(nn.Module):
         `allowed` [N,T] bool: the tokens each Gaussian may attend to (None: all)."""
         b, t, d = tokens.shape
         h, hd = self.n_heads, self.head_dim
-        q = self.q(x)
+        q = self.query_cache.get(self.q, x, self.q) if x.dim() == 2 else self.q(x)
         k = self.k(tokens).reshape(b, t, h, hd)
         v = self.v(tokens).reshape(b, t, h, hd)
         scale = 1.0 / math.sqrt(hd)

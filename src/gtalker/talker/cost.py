@@ -5,7 +5,8 @@ tokens, for one frame (batch 1): the products that scale with the Gaussians and 
 ones over the tokens. Left out: the token encoders (the same in every mode, independent of the number
 of Gaussians), biases, normalisations, activations and softmax (elementwise, a few per value).
 For 'lowrank', the bases are a function of the canonical features only: computed once per model
-(`setup`), not per frame.
+(`setup`), not per frame. For 'attention', likewise the query projection and the first layer's q
+(kept between frames at inference, gtalker.talker.attention.FrameCache).
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import math
 from gtalker.talker.deform import DeformConfig
 
 
-def attention_macs(cfg: DeformConfig, n: int, widths: list[int]) -> int:
-    """Multiply-accumulates per frame of AttentionDeformer.decode (`widths`: offsets per attribute)."""
+def attention_macs(cfg: DeformConfig, n: int, widths: list[int]) -> tuple[int, int]:
+    """(per-frame, once-per-model setup) multiply-accumulates of AttentionDeformer.decode (`widths`:
+    offsets per attribute)."""
     d, t, f = cfg.d_model, len(cfg.tokens), cfg.feature_dim
-    macs = n * f * d                                        # query projection
-    per_layer = (n * d * d                                  # q
-                 + 2 * t * d * d                            # k, v (tokens)
+    setup = n * f * d + n * d * d                           # query projection, first layer's q
+    per_layer = (2 * t * d * d                              # k, v (tokens)
                  + 2 * n * t * d                            # scores, weighted values (all heads)
                  + n * d * d                                # output projection
                  + 2 * n * d * cfg.ffn_dim)                 # feed-forward
-    macs += cfg.layers * per_layer
-    macs += sum(n * (d * cfg.head_hidden + cfg.head_hidden * w) for w in widths)
-    return macs
+    frame = cfg.layers * per_layer + (cfg.layers - 1) * n * d * d   # q of the layers after the first
+    frame += sum(n * (d * cfg.head_hidden + cfg.head_hidden * w) for w in widths)
+    return frame, setup
 
 
 def lowrank_macs(cfg: DeformConfig, n: int, widths: list[int]) -> tuple[int, int]:
@@ -46,7 +47,8 @@ def deform_flops(cfg: DeformConfig, n: int, shapes: dict[str, tuple[int, ...]]) 
     deformed attributes' shapes (attribute key -> per-Gaussian shape); cfg.feature_dim must be set."""
     widths = [math.prod(s) for s in shapes.values()]
     if cfg.mode == "attention":
-        return {"frame": 2 * attention_macs(cfg, n, widths), "setup": 0}
+        frame, setup = attention_macs(cfg, n, widths)
+        return {"frame": 2 * frame, "setup": 2 * setup}
     if cfg.mode == "lowrank":
         frame, setup = lowrank_macs(cfg, n, widths)
         return {"frame": 2 * frame, "setup": 2 * setup}

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gtalker.common import InputError
-from gtalker.talker.attention import SpatialAudioAttention
+from gtalker.talker.attention import FrameCache, SpatialAudioAttention
 from gtalker.talker.tokens import TOKEN_NAMES, ConditionTokens, kaiming_init
 
 # attribute name (config) -> key of CanonicalHead.raw_attributes()
@@ -146,6 +146,18 @@ class AttentionDeformer(nn.Module):
         # cannot move them
         self.register_buffer("route", torch.tensor([t in cfg.mouth_tokens for t in cfg.tokens]), persistent=False)
         self.register_buffer("mouth", torch.zeros(0, dtype=torch.bool))
+        self.query_cache = FrameCache()  # query_proj(features): frame-independent (see FrameCache)
+
+    @property
+    def cache_queries(self) -> bool:
+        """Keep the frame-independent query projections between calls outside training (default on)."""
+        return self.query_cache.enabled
+
+    @cache_queries.setter
+    def cache_queries(self, on: bool) -> None:
+        self.query_cache.enabled = bool(on)
+        for layer in self.attention.layers:
+            layer.query_cache.enabled = bool(on)
 
     def set_mouth(self, mouth: Tensor) -> None:
         """Mark the mouth Gaussians [N] bool (used only with `mouth_tokens`)."""
@@ -174,7 +186,8 @@ class AttentionDeformer(nn.Module):
 
     def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T])."""
-        out, attn = self.attention(self.query_proj(features), tokens, self.allowed(features.shape[0]))
+        queries = self.query_cache.get(self.query_proj, features, self.query_proj)
+        out, attn = self.attention(queries, tokens, self.allowed(features.shape[0]))
         return self.heads(out), attn
 
 

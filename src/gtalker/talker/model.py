@@ -17,6 +17,7 @@ from gtalker.canonical.model import CanonicalHead
 from gtalker.common import InputError, atomic_path
 from gtalker.splat.rasterize import RenderOutput, rasterize, rasterize_batch
 from gtalker.talker.deform import DeformConfig, DeformationModel, feature_dim
+from gtalker.talker.upsample import composite_upsampled
 
 FORMAT = "gtalker-talker-v1"
 
@@ -36,7 +37,14 @@ class Conditions:
 
 class TalkingHead(nn.Module):
     """Canonical head plus deformation. With the canonical head frozen (train_canonical False), its
-    attributes and query features are computed once and cached."""
+    attributes and query features are computed once and cached.
+
+    `fast_render` (default on) changes how, never what, inference renders: frame-independent query
+    projections kept between frames, and below-size heads rasterised for the whole batch in one call and
+    upsampled by two matrix products (gtalker.talker.upsample). Off, frames go one by one through
+    F.interpolate and nothing is kept: the straightforward path benchmarks/render_speed.py compares
+    against (same images to float rounding). Training is the same either way.
+    """
 
     def __init__(self, canonical: CanonicalHead, cfg: DeformConfig, train_canonical: bool = False,
                  train_size: int | None = None) -> None:
@@ -59,6 +67,17 @@ class TalkingHead(nn.Module):
         self.offsets_finite = True
         for p in canonical.parameters():
             p.requires_grad_(train_canonical)
+        self.fast_render = True
+
+    @property
+    def fast_render(self) -> bool:
+        return self._fast_render
+
+    @fast_render.setter
+    def fast_render(self, on: bool) -> None:
+        self._fast_render = bool(on)
+        if hasattr(self.deform.deformer, "cache_queries"):
+            self.deform.deformer.cache_queries = bool(on)
 
     @property
     def n_gaussians(self) -> int:
@@ -128,6 +147,8 @@ class TalkingHead(nn.Module):
         K_inner = scale_intrinsics(K, inner / size)
         out = self.render_attributes(attrs, K_inner, viewmat, inner, inner, None, backend,
                                      colors=colors, filter_size=filter_size)
+        if self.fast_render:
+            return composite_upsampled(out.color[None], out.alpha[None], size, background)[0]
         rgba = torch.cat([out.color, out.alpha], dim=-1).permute(2, 0, 1).unsqueeze(0)
         up = F.interpolate(rgba, size=(size, size), mode="bicubic", align_corners=False)[0]
         up = up.permute(1, 2, 0).clamp(0, 1)
@@ -147,6 +168,11 @@ class TalkingHead(nn.Module):
         if not (inner_size is not None and inner_size < width and width == height):
             return self.rasterize_frames(frames, K, cond.viewmat, width, height, background, backend,
                                          filter_size).color, attn
+        if self.fast_render:  # the batch's heads in one rasteriser call, upsampled together
+            K_inner = torch.stack([scale_intrinsics(k, inner_size / width) for k in K])
+            out = self.rasterize_frames(frames, K_inner, cond.viewmat, inner_size, inner_size, None, backend,
+                                        filter_size)
+            return composite_upsampled(out.color, out.alpha, width, background), attn
         images = [self.render_upsampled(attrs, K[b], cond.viewmat[b], width,
                                         background[b] if background is not None else None, inner_size,
                                         backend, filter_size) for b, attrs in enumerate(frames)]
