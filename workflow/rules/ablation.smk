@@ -13,7 +13,7 @@ rule probe_talker:
     output:
         "results/{dataset}/{variant}/talker/probe.json",
     params:
-        flags=flag_string(ABLATION, skip=("variants",)),
+        flags=lambda w: flag_string(ABLATION, skip=("variants",)) + view_flag(w),
     log:
         "logs/{dataset}/talker/probe_talker.{variant}.log",
     benchmark:

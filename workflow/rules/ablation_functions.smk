@@ -3,7 +3,7 @@
 
 def probe_inputs(wildcards):
     """Model, audio features and per-frame files of a dataset/variant for the talker probe."""
-    files = dataset_inputs(wildcards.dataset)
+    files = dataset_inputs(wildcards.dataset, wildcards.variant)
     files["model"] = f"results/{wildcards.dataset}/{wildcards.variant}/talker/model.pt"
     files["features"] = audio_features_path(wildcards.dataset)
     return files

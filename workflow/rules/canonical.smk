@@ -1,7 +1,8 @@
 # The canonical (static) Gaussian head, one job per dataset and distinct canonical settings:
 # results/{dataset}/{variant}/canonical/head.pt, gaussians.ply (3DGS layout) and train_log.json, where
 # {variant} is the first variant with those settings (canonical_owner); the others use its files.
-# Every canonical setting of the variant is passed as a flag (nested keys joined by '-'), so changing
+# Every canonical setting of the variant but `cameras` (which selects the cameras and points: see
+# landmark_cameras_functions.smk) is passed as a flag (nested keys joined by "-"), so changing
 # one reruns exactly its jobs. A killed job resumes from .../canonical/checkpoint.pt on the next run.
 
 include: "canonical_functions.smk"
@@ -9,13 +10,12 @@ include: "canonical_functions.smk"
 
 rule train_canonical:
     input:
+        unpack(canonical_camera_inputs),  # track (+ view) and the check before training (notices) first
         gt="results/{dataset}/face/gt",
         torso_bg="results/{dataset}/face/torso_bg",
         parsing="results/{dataset}/face/parsing",
         lips="results/{dataset}/face/lips.npy",
-        track="results/{dataset}/fit/track.npz",
         split="results/{dataset}/split.json",
-        trainable="results/{dataset}/fit/trainable.json",  # the check before training (notices) runs first
         points=canonical_points,
         code=code("canonical", "splat", "data", "audio.windowing", "io"),
     output:
@@ -23,7 +23,7 @@ rule train_canonical:
         ply="results/{dataset}/{variant}/canonical/gaussians.ply",
         log_json="results/{dataset}/{variant}/canonical/train_log.json",
     params:
-        flags=lambda w: canonical_flags(w.variant),
+        flags=lambda w: canonical_flags(w.variant) + view_flag(w),
     log:
         "logs/{dataset}/canonical/train_canonical.{variant}.log",
     benchmark:

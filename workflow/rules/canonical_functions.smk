@@ -2,11 +2,18 @@
 
 def canonical_flags(variant):
     """CLI flags of every canonical setting of a variant (CanonicalConfig fields, nested keys joined by
-    '_'), defaults merged with its overrides."""
-    return flag_string(variant_cfg(variant, "canonical"))
+    '_'), defaults merged with its overrides; the settings that choose inputs (`cameras`) left out."""
+    return flag_string(variant_cfg(variant, "canonical"), skip=CANONICAL_INPUT_KEYS)
 
 
 def canonical_points(wildcards):
-    """The initial point cloud of the variant's `canonical.init`."""
+    """The initial point cloud of the variant's `canonical.init`, from its cameras' fit/ folder."""
     init = variant_cfg(wildcards.variant, "canonical")["init"]
-    return f"results/{wildcards.dataset}/fit/points_{init}.ply"
+    return f"{camera_dir(wildcards.dataset, wildcards.variant)}/fit/points_{init}.ply"
+
+
+def canonical_camera_inputs(wildcards):
+    """The variant's track (+ view manifest) and its trainability check (run first for its notices)."""
+    files = camera_inputs(wildcards.dataset, wildcards.variant)
+    files["trainable"] = f"{camera_dir(wildcards.dataset, wildcards.variant)}/fit/trainable.json"
+    return files

@@ -22,7 +22,7 @@ rule render_val:
         frames=directory("results/{dataset}/{variant}/render/val_frames"),
         stats="results/{dataset}/{variant}/render/render_stats.json",
     params:
-        flags=render_flags("val"),
+        flags=lambda w: render_flags("val") + view_flag(w),
         fps=config["preprocess"]["fps"],
     log:
         "logs/{dataset}/render/render_val.{variant}.log",
@@ -66,7 +66,7 @@ rule render_custom:
     output:
         "results/{dataset}/{variant}/render/custom/{name}.mp4",
     params:
-        flags=render_flags("custom"),
+        flags=lambda w: render_flags("custom") + view_flag(w),
         fps=config["preprocess"]["fps"],
     log:
         "logs/{dataset}/render/render_custom.{variant}.{name}.log",
@@ -88,7 +88,7 @@ rule render_attention:
     output:
         "results/{dataset}/{variant}/render/attention.mp4",
     params:
-        flags=render_flags("attention"),
+        flags=lambda w: render_flags("attention") + view_flag(w),
         fps=config["preprocess"]["fps"],
     log:
         "logs/{dataset}/render/render_attention.{variant}.log",

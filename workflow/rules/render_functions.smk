@@ -37,7 +37,7 @@ def render_flags(job):
 
 def render_inputs(wildcards):
     """Model, audio features and the per-frame files rendering reads (poses, blinks, torso backgrounds)."""
-    files = dataset_inputs(wildcards.dataset)
+    files = dataset_inputs(wildcards.dataset, wildcards.variant)
     files.pop("gt")  # rendering needs no targets
     files["model"] = f"results/{wildcards.dataset}/{wildcards.variant}/talker/model.pt"
     if "name" in wildcards.keys():

@@ -15,7 +15,7 @@ rule train_talker:
         model="results/{dataset}/{variant}/talker/model.pt",
         log_json="results/{dataset}/{variant}/talker/train_log.json",
     params:
-        flags=lambda w: talker_flags(w.variant),
+        flags=lambda w: talker_flags(w.variant) + view_flag(w),
     log:
         "logs/{dataset}/talker/train_talker.{variant}.log",
     benchmark:

@@ -7,18 +7,20 @@ def talker_flags(variant):
     return flag_string(variant_cfg(variant, "talker"))
 
 
-def dataset_inputs(dataset):
-    """The per-frame files the frame dataset streams from (contract paths of earlier stages)."""
+def dataset_inputs(dataset, variant):
+    """The per-frame files the frame dataset streams from (contract paths of earlier stages), with the
+    variant's cameras (landmark_cameras_functions.smk)."""
     base = f"results/{dataset}"
-    return {
+    files = {
         "frames": f"{base}/ingest/frames.json",
         "gt": f"{base}/face/gt",
         "torso_bg": f"{base}/face/torso_bg",
         "lips": f"{base}/face/lips.npy",
         "blinks": f"{base}/face/blinks.npy",
-        "track": f"{base}/fit/track.npz",
         "split": f"{base}/split.json",
     }
+    files.update(camera_inputs(dataset, variant))
+    return files
 
 
 def perceptual_input(wildcards):
@@ -34,7 +36,7 @@ def talker_targets(dataset):
 
 def talker_inputs(wildcards):
     """Per-frame files, canonical head and audio features of a dataset/variant."""
-    files = dataset_inputs(wildcards.dataset)
+    files = dataset_inputs(wildcards.dataset, wildcards.variant)
     files["head"] = f"{canonical_dir(wildcards.dataset, wildcards.variant)}/head.pt"
     files["features"] = audio_features_path(wildcards.dataset)
     return files
