@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from gtalker.common import InputError
-from gtalker.fit.rigid import RigidConfig, landmark_cameras, lift_landmarks, main, make_points, project
+from gtalker.fit.rigid import (RigidConfig, decisions, landmark_cameras, lift_landmarks, main, make_points,
+                               project)
 from gtalker.fit.rotation import R_from_euler
 from gtalker.fit.synthetic import relative_rotation_error_deg
 from gtalker.fit.template import head_box, pose_weights, template
+from gtalker.notices import Notices
 
 SIZE = 512
 FOCAL = 1000.0  # on the default grid (600..1500 step 50 at 512 px)
@@ -66,6 +68,14 @@ def test_noise_and_garbage_frames() -> None:
     assert np.abs(track.t[:, 2] / t[:, 2] - 1).mean() < 0.05          # depth to 5% (focal off by a step)
     assert not track.used[bad].any() and np.isnan(track.reproj_err[bad]).all()
     assert track.used.sum() == len(lms) - len(bad)
+    notices = Notices("landmark_cameras")
+    decisions(track, valid, notices)
+    assert [n.code for n in notices.items] == ["frames_interpolated"]          # the unflagged garbage frames
+    assert notices.items[0].figures["frames"] == len(bad[1::2])
+    edge = landmark_cameras(lms, valid, SIZE, RigidConfig(focal_min=400, focal_max=800, focal_step=200))
+    notices = Notices("landmark_cameras")
+    decisions(edge, valid, notices)
+    assert edge.focal == pytest.approx(800) and "focal_at_grid_end" in [n.code for n in notices.items]
 
 
 def test_the_mouth_does_not_move_the_pose() -> None:
@@ -128,7 +138,8 @@ def test_cli_files_are_what_the_stages_read(tmp_path: Path) -> None:
     assert main(["cameras", "--landmarks", str(root / "face/landmarks.npz"), "--frames-json",
                  str(root / "ingest/frames.json"), "--split", str(root / "split.json"), "--focal-step", "100",
                  "--out-track", str(fit / "track.npz"), "--out-train", str(fit / "transforms_train.json"),
-                 "--out-val", str(fit / "transforms_val.json")]) == 0
+                 "--out-val", str(fit / "transforms_val.json"), "--notices", str(tmp_path / "n.json")]) == 0
+    assert json.loads((tmp_path / "n.json").read_text()) == []   # focal inside the grid, frame 5 flagged
     track = load_head_fit(fit / "track.npz")
     assert track.focal == pytest.approx(FOCAL) and not track.used[5]
     val = json.loads((fit / "transforms_val.json").read_text())

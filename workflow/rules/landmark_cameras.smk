@@ -16,6 +16,9 @@ rule landmark_cameras:
         track=f"results/{{dataset}}/{LANDMARK_VIEW}/fit/track.npz",
         train=f"results/{{dataset}}/{LANDMARK_VIEW}/fit/transforms_train.json",
         val=f"results/{{dataset}}/{LANDMARK_VIEW}/fit/transforms_val.json",
+        # notices of the run only when a variant trains on these cameras
+        notices=(notice_file("landmark_cameras") if LANDMARK_CAMERA_VARIANTS
+                 else "results/{dataset}/notices/landmark_cameras.json"),
     params:
         flags=flag_string(config["landmark_cameras"]),
     log:
@@ -27,7 +30,7 @@ rule landmark_cameras:
     shell:
         "python -m gtalker.fit.rigid cameras --landmarks {input.landmarks} --frames-json {input.index} "
         "--split {input.split} {params.flags} --out-track {output.track} --out-train {output.train} "
-        "--out-val {output.val} > {log} 2>&1"
+        "--out-val {output.val} --notices {output.notices} > {log} 2>&1"
 
 
 rule landmark_points:
@@ -79,7 +82,6 @@ rule check_trainable_landmarks:
         code=code("fit.trainable", "fit.tracker", "fit.rotation", "face.landmarks"),
     output:
         report=f"results/{{dataset}}/{LANDMARK_VIEW}/fit/trainable.json",
-        # a notice of the run only when a variant trains on these cameras
         notices=(notice_file("check_trainable_landmarks") if LANDMARK_CAMERA_VARIANTS
                  else "results/{dataset}/notices/check_trainable_landmarks.json"),
     params:

@@ -26,7 +26,7 @@ stage given `--dataset-dir results/D/_landmark_cameras` trains and renders on th
 
 CLI:
   python -m gtalker.fit.rigid cameras --landmarks L --frames-json F --split S --out-track T \
-      --out-train A --out-val B [--focal-min 600 ... every RigidConfig field]
+      --out-train A --out-val B [--notices N] [--focal-min 600 ... every RigidConfig field]
   python -m gtalker.fit.rigid points --track T --landmarks L --frames-dir D --split S --init landmarks \
       --n-points 10000 --seed 0 --out P
   python -m gtalker.fit.rigid view --dataset-dir results/D --view-dir results/D/_landmark_cameras --out V
@@ -46,10 +46,11 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
 from gtalker.common import InputError, read_json, reports_input_errors, setup_logging, write_json
-from gtalker.fit.rotation import FLIP, R_from_rvec, fill_gaps, fill_rotation_gaps, rvec_from_R
+from gtalker.fit.rotation import FLIP, R_from_rvec, fill_gaps, fill_rotation_gaps
 from gtalker.fit.template import head_box, pose_weights, template
 from gtalker.fit.tracker import (MIN_OUTLIER_PX, REF_SIZE, HeadFit, load_head_fit, load_landmarks,
                                  save_head_fit, weak_perspective_init)
+from gtalker.notices import Notices
 from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.fit.rigid")
@@ -257,6 +258,23 @@ def make_view(dataset_dir: str | os.PathLike, view_dir: str | os.PathLike) -> di
             "cameras": "landmarks", "model": MODEL_NAME}
 
 
+def decisions(track: HeadFit, valid: np.ndarray, notices: Notices) -> None:
+    """Notices of what the landmark cameras decided: a focal at the end of the grid, frames whose pose
+    came from their neighbours although their landmarks were valid."""
+    grid = track.focal_candidates
+    if len(grid) > 1 and track.focal in (grid[0], grid[-1]):
+        end = "longest" if track.focal == grid[-1] else "shortest"
+        notices.warn("focal_at_grid_end", f"the landmark cameras' focal is the {end} of the search grid "
+                     f"({track.focal:.0f} px at {track.size} px): the rigid template fits the landmarks best "
+                     "there, so the true focal may lie beyond it; widen landmark_cameras.focal_min/focal_max "
+                     "or give a known focal", focal_px=round(track.focal, 1))
+    dropped = np.flatnonzero(valid & ~track.used)
+    if len(dropped):
+        notices.warn("frames_interpolated", f"{len(dropped)} frames with landmarks fit the rigid template "
+                     f"badly and take their camera from their neighbours (e.g. {', '.join(map(str, dropped[:5]))})",
+                     frames=int(len(dropped)))
+
+
 # ----- CLI -----------------------------------------------------------------------------------------------
 def _cmd_cameras(args: argparse.Namespace) -> None:
     from gtalker.fit.cameras import read_split, write_transforms
@@ -268,8 +286,11 @@ def _cmd_cameras(args: argparse.Namespace) -> None:
                          "rerun the face stage")
     track = landmark_cameras(lms, valid, int(meta["size"]), from_args(args, RigidConfig), focal=args.focal)
     split = read_split(args.split, track.n_frames)
+    notices = Notices("landmark_cameras", log)
+    decisions(track, valid, notices)
     save_head_fit(args.out_track, track)
     write_transforms(track, split, args.out_train, args.out_val)
+    notices.write(args.notices)
     print(f"{track.n_frames} frames, focal {track.focal:.1f} px, {int(track.used.sum())} fitted, reprojection "
           f"{np.nanmean(track.reproj_err):.2f} px (rigid landmarks) -> {args.out_track}", file=sys.stderr)
 
@@ -299,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("--landmarks", "--frames-json", "--split", "--out-track", "--out-train", "--out-val"):
         p.add_argument(name, required=True)
     p.add_argument("--focal", type=float, default=None, help="fixed focal (px); skips the search")
+    p.add_argument("--notices", default=None, help="results/D/notices/landmark_cameras.json")
     add_flags(p, RigidConfig)
     p.set_defaults(func=_cmd_cameras)
     p = sub.add_parser("points", help="initial point cloud (PLY) without a face model")
