@@ -190,7 +190,7 @@ def test_dry_run_of_the_variant(tmp_path: Path) -> None:
     text = proc.stdout + proc.stderr
     view = "--dataset-dir results/demo/_landmark_cameras"
     for rule in ("train_canonical", "train_talker", "render_val", "render_custom", "render_attention",
-                 "probe_talker"):
+                 "probe_talker", "render_control"):
         mine, base = _shell_of(text, rule, "nofm"), _shell_of(text, rule, "base")
         assert view in mine and view not in base and "--cameras" not in mine + base, rule
         assert "_landmark_cameras/fit/track.npz" in mine and "results/demo/fit/track.npz" in base, rule

@@ -82,7 +82,7 @@ rule render_control:
         frames=temp(directory("results/{dataset}/{variant}/control/{case}_frames")),
         stats=temp("results/{dataset}/{variant}/control/{case}_render_stats.json"),
     params:
-        flags=render_flags("val"),
+        flags=lambda w: render_flags("val") + view_flag(w),
         fps=config["preprocess"]["fps"],
     log:
         "logs/{dataset}/ablation/render_control.{variant}.{case}.log",
