@@ -6,10 +6,11 @@
 What is rendered is the default val render: size --size (512), the head rasterised at the model's
 training size and upsampled (render.raster_size: train), train_filter on, backend auto. Configurations:
 
-- baseline: TalkingHead.fast_render off, batch 1 (the render path as it was: frame by frame, nothing
-  kept between frames, F.interpolate);
+- baseline: TalkingHead.fast_render off, batch 1, numba's 16 px tiles (the render path as it was: frame
+  by frame, nothing kept between frames, F.interpolate);
 - fast_b<B>: fast_render on (frame-independent query projections kept, the batch's heads rasterised in
-  one call, upsampled by two matrix products), B frames per call;
+  one call, upsampled by two matrix products) and numba's INFERENCE_TILE px tiles, B frames per call;
+- fast_b1_tile16: the same at batch 1 with 16 px tiles (the share of the smaller tiles);
 - lowrank_b<B>: the same canonical head with a low-rank deformation (talker.mode: lowrank, rank 8;
   untrained, which costs the same) through the fast path.
 
@@ -45,6 +46,7 @@ from gtalker.data import FrameDataset  # noqa: E402
 from gtalker.imaging import psnr  # noqa: E402
 from gtalker.render.core import RENDER_FIELDS, to_uint8  # noqa: E402
 from gtalker.render.jobs import load_features, val_indices  # noqa: E402
+from gtalker.splat.backends import numba_tiles  # noqa: E402
 from gtalker.talker.deform import DeformConfig  # noqa: E402
 from gtalker.talker.model import Conditions, TalkingHead, load  # noqa: E402
 from gtalker.talker.upsample import composite_upsampled  # noqa: E402
@@ -122,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     inner = model.train_size if model.train_size and model.train_size < args.size else None
     lowrank = TalkingHead(model.canonical, DeformConfig(mode="lowrank", rank=8, audio_channels=model.cfg.audio_channels,
                                                         tokens=model.cfg.tokens), train_size=model.train_size).eval()
-    configs: dict[str, tuple[TalkingHead, bool, int]] = {"baseline": (model, False, 1)}
-    configs.update({f"fast_b{b}": (model, True, b) for b in args.batches})
-    configs.update({f"lowrank_b{b}": (lowrank, True, b) for b in args.batches})
+    small, old = numba_tiles.INFERENCE_TILE, numba_tiles.TILE
+    configs: dict[str, tuple[TalkingHead, bool, int, int]] = {"baseline": (model, False, 1, old)}
+    configs.update({f"fast_b{b}": (model, True, b, small) for b in args.batches})
+    configs["fast_b1_tile16"] = (model, True, 1, old)
+    configs.update({f"lowrank_b{b}": (lowrank, True, b, small) for b in args.batches})
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "load_average_start": list(os.getloadavg())},
@@ -137,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     names = list(configs)
     for r in range(args.repeats + 1):
         for name in (names if r % 2 == 0 else names[::-1]):
-            m, fast, batch = configs[name]
+            m, fast, batch, tile = configs[name]
             m.fast_render = fast
+            numba_tiles.INFERENCE_TILE = tile  # the tile side numba uses without gradients
             t0, c0 = time.perf_counter(), time.process_time()
             img = render_all(m, frames, batch, args.size, inner)
             w, c = time.perf_counter() - t0, time.process_time() - c0
@@ -148,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                 wall[name].append(1000.0 * w / len(frames["indices"]))
                 cpu[name].append(1000.0 * c / len(frames["indices"]))
     model.fast_render = True
+    numba_tiles.INFERENCE_TILE = small
     figs: dict[str, Any] = {}
     for name in names:
         ms = statistics.median(wall[name])
-        figs[name] = {"batch": configs[name][2], "ms_per_frame": round(ms, 2), "fps": round(1000.0 / ms, 2),
+        figs[name] = {"batch": configs[name][2], "tile": configs[name][3], "ms_per_frame": round(ms, 2), "fps": round(1000.0 / ms, 2),
                       "cpu_ms_per_frame": round(statistics.median(cpu[name]), 2),
                       "speedup_vs_baseline": round(statistics.median(wall["baseline"]) / ms, 2),
                       "cpu_speedup_vs_baseline": round(statistics.median(cpu["baseline"])

@@ -245,3 +245,22 @@ def test_batch_equals_frame_by_frame(backend):
     for got, t in zip(grads, (means, colors, opac)):
         assert torch.allclose(got, t.grad, atol=1e-5 * max(1.0, t.grad.abs().max().item())), "gradients differ"
     assert m2d_grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("seed,n,width,height", [(13, 500, 53, 37), (14, 2000, 96, 80)])
+def test_numba_inference_tiles_give_the_same_images(seed, n, width, height):
+    """Without gradients numba bins into INFERENCE_TILE px tiles: bit-identical to the TILE px ones."""
+    from gtalker.splat.backends import numba_tiles
+
+    assert numba_tiles.INFERENCE_TILE != numba_tiles.TILE
+    scene = random_scene(n, seed, spread=0.25)
+    K, V = camera(width, height)
+    with torch.no_grad():
+        fast = rasterize(*scene, K, V, width, height, backend="numba")
+        assert numba_tiles.tile_size(scene[0]) == numba_tiles.INFERENCE_TILE
+    trained = [t.clone().requires_grad_(True) for t in scene]
+    slow = rasterize(*trained, K, V, width, height, backend="numba")
+    assert numba_tiles.tile_size(trained[0]) == numba_tiles.TILE
+    assert (slow.alpha > 0.999).any() and (slow.alpha < 0.5).any()
+    for field in ("color", "alpha", "depth"):
+        assert torch.equal(getattr(fast, field), getattr(slow, field).detach()), field

@@ -14,6 +14,11 @@ for the pixel's output gradient g and features f = (colour, depth, 1). Gradients
 and then per Gaussian with index_add. Tiles run in parallel (numba prange, dynamic chunks of one tile)
 on torch's thread count. Compiled once per machine (numba cache=True: in the package's __pycache__, or
 numba's user cache directory when the package is read-only; NUMBA_CACHE_DIR overrides).
+
+Without gradients (rendering), tiles are INFERENCE_TILE px: a pixel's list then holds fewer Gaussians
+that cannot reach it, and the same ones that can, in the same order, so the images are bit-identical
+and faster (tests/test_splat_rasterize.py; benchmarks/render_speed.py). With gradients the tiles stay
+TILE px, so training is unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from gtalker.splat.backends.common import T_MIN, cutoff_q, log_opacity
 from gtalker.splat.backends.torch_tiles import TILE
 from gtalker.splat.geometry import ALPHA_MAX, Projection
 
+INFERENCE_TILE = 8  # tile side without gradients: 0.73x (128 px) to 0.9x (512 px) the 16 px tiles' time
 N_GRAD = 6  # per pair: d means2d (2), d conic (3), d ln o (1); then the feature gradients
 
 
@@ -192,9 +198,9 @@ class _Composite(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means2d: Tensor, conics: Tensor, log_o: Tensor, feats: Tensor, cut: Tensor,
-                offsets: Tensor, gids: Tensor, width: int, height: int, frames: int) -> Tensor:
+                offsets: Tensor, gids: Tensor, width: int, height: int, frames: int, tile: int) -> Tensor:
         dtype = means2d.dtype
-        tiles_x = (width + TILE - 1) // TILE
+        tiles_x = (width + tile - 1) // tile
         arrays = [_np(means2d), _np(conics), _np(log_o), _np(cut), _np(feats)]
         xs = np.arange(width, dtype=arrays[0].dtype)
         ys = np.arange(height, dtype=arrays[0].dtype)
@@ -205,48 +211,56 @@ class _Composite(torch.autograd.Function):
         off, gid = _np(offsets), _np(gids)
         _threads()
         with numba.parallel_chunksize(1):
-            _forward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, TILE,
+            _forward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, tile,
                      one, alpha_max, t_min, out, t_final, last)
-        ctx.state = (off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, means2d.shape[0])
+        ctx.state = (off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, means2d.shape[0], tile)
         return torch.from_numpy(out).to(dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, n = ctx.state
+        off, gid, arrays, xs, ys, tiles_x, one, alpha_max, t_final, last, n, tile = ctx.state
         n_feat = arrays[4].shape[1]
         pair_grad = np.zeros((gid.shape[0], N_GRAD + n_feat), dtype=np.float64)
         g = grad_out.detach().contiguous().to(torch.from_numpy(arrays[0][:0]).dtype).numpy()
         _threads()
         with numba.parallel_chunksize(1):
-            _backward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, TILE,
+            _backward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, tile,
                       one, alpha_max, g, t_final, last, pair_grad)
         per = torch.zeros(n, N_GRAD + n_feat, dtype=torch.float64)
         per.index_add_(0, torch.from_numpy(gid), torch.from_numpy(pair_grad))
         dtype = grad_out.dtype
         return (per[:, 0:2].to(dtype), per[:, 2:5].to(dtype), per[:, 5].to(dtype), per[:, N_GRAD:].to(dtype),
-                None, None, None, None, None, None)
+                None, None, None, None, None, None, None)
 
 
-def _frame_lists(proj: Projection, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def _frame_lists(proj: Projection, width: int, height: int, tile: int = TILE) -> tuple[np.ndarray, np.ndarray]:
     """Tile offsets and Gaussian ids of one frame (visible Gaussians, front to back in every tile)."""
     if proj.means2d.device.type != "cpu":
         raise InputError("rasteriser backend 'numba' runs on the CPU only; use backend torch or gsplat on "
                          f"{proj.means2d.device}")
-    tiles_x, tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
+    tiles_x, tiles_y = (width + tile - 1) // tile, (height + tile - 1) // tile
     with torch.no_grad():
         idx = torch.nonzero(proj.visible).squeeze(1)
         order = idx[torch.argsort(proj.depths[idx], stable=True)]
-    return _bin(_np(order), _np(proj.means2d), _np(proj.extents), width, height, TILE, tiles_x,
+    return _bin(_np(order), _np(proj.means2d), _np(proj.extents), width, height, tile, tiles_x,
                 tiles_x * tiles_y)
+
+
+def tile_size(*inputs: Tensor) -> int:
+    """TILE when a gradient may flow back through the inputs, else INFERENCE_TILE."""
+    grad = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
+    return TILE if grad else INFERENCE_TILE
 
 
 def render_batch(projs: list[Projection], colors: list[Tensor], opacities: list[Tensor], width: int,
                  height: int) -> tuple[Tensor, Tensor, Tensor]:
     """Colour [B,H,W,3] (over black), alpha and depth [B,H,W,1] of B frames in one kernel call (all the
     frames' tiles share the threads)."""
+    tile = tile_size(*(p.means2d for p in projs), *(p.conics for p in projs), *(p.depths for p in projs),
+                     *colors, *opacities)
     offs, gids, base, pairs = [], [], 0, 0
     for proj in projs:
-        off, gid = _frame_lists(proj, width, height)
+        off, gid = _frame_lists(proj, width, height, tile)
         offs.append(off[:-1] + pairs)
         gids.append(gid + base)
         base += proj.means2d.shape[0]
@@ -258,7 +272,7 @@ def render_batch(projs: list[Projection], colors: list[Tensor], opacities: list[
     means2d = torch.cat([p.means2d for p in projs])
     conics = torch.cat([p.conics for p in projs])
     img = _Composite.apply(means2d, conics, log_o, feats, cutoff_q(log_o), offsets, gid, width, height,
-                           len(projs))
+                           len(projs), tile)
     return img[..., :3], img[..., 4:5], img[..., 3:4]
 
 
