@@ -387,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         result[name]["wall_s"] = round(time.perf_counter() - t0, 1)
         print(f"{name} ({result[name]['wall_s']} s): {result[name]}", flush=True)
     result["wall_s"] = round(time.perf_counter() - start, 1)
+    result["within_10_min"] = result["wall_s"] <= 600.0
+    result["skipped"] = sorted(f"{section}.{name}" for section in ("rasterise", "talker_step")
+                               for name, fig in result[section].get("backends", {}).items() if "skipped" in fig)
+    result["errors"] = sorted(f"{section}.{name}" for section in ("rasterise", "talker_step")
+                              for name, fig in result[section].get("backends", {}).items() if "error" in fig)
     result["machine"]["load_average_end"] = list(os.getloadavg())
     write_json(args.out, result)
     print(f"wrote {args.out} after {result['wall_s']} s")

@@ -22,7 +22,9 @@ def test_quick_cpu_run_writes_every_section(tmp_path):
     out = tmp_path / "gpu.json"
     assert gpu.main(["--quick", "--device", "cpu", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["quick"] is True and data["machine"]["device"] == "cpu"
+    assert data["quick"] is True and data["machine"]["device"] == "cpu" and data["within_10_min"]
+    assert {"rasterise.gsplat", "rasterise.inria", "talker_step.inria"} <= set(data["skipped"])
+    assert data["errors"] == []
     raster = data["rasterise"]["backends"]
     assert set(raster) == set(gpu.RASTER_BACKENDS)
     for name in ("gsplat", "inria"):  # CUDA libraries: skipped with a reason on a CPU run
