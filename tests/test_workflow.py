@@ -74,3 +74,22 @@ def test_code_change_reruns_the_step(tiny_run: Path) -> None:
         src.write_bytes(original)
     assert plan.get("probe") == 1 and plan.get("extract_frames") == 1
     assert "make_demo_video" not in plan
+
+
+@pytest.mark.slow
+def test_a_no_face_model_variant_runs_beside_an_unchanged_base(tiny_run: Path) -> None:
+    """Adding a landmark-camera variant plans its own jobs only (the base's stay done), and its
+    canonical and talker train on the view's cameras (canonical.cameras: landmarks)."""
+    from gtalker.fit.tracker import load_head_fit
+
+    config = {**TINY, "variants": {"base": {}, "nofm": {"canonical": {"cameras": "landmarks", "init": "landmarks"}}}}
+    plan = planned_rules(snakemake(tiny_run, config, extra=["-n"]))
+    for rule in ("train_canonical", "train_talker", "render_val", "evaluate"):
+        assert plan.get(rule) == 1, (rule, plan)                 # the new variant's job alone
+    assert "fit_face_model" not in plan and "init_points" not in plan and plan.get("landmark_cameras") == 1
+    snakemake(tiny_run, config, targets=["results/demo/nofm/talker/model.pt"])
+    view = tiny_run / "results/demo/_landmark_cameras"
+    assert load_head_fit(view / "fit/track.npz").model == "template68" and (view / "face").is_symlink()
+    log = (tiny_run / "logs/demo/canonical/train_canonical.nofm.log").read_text()
+    assert "gaussians" in log
+    assert planned_rules(snakemake(tiny_run, TINY, extra=["-n"])) == {}       # the default run is still done
