@@ -2,9 +2,9 @@
 
 Runs `snakemake --configfile config.yaml workflow/ablation.yaml` (what `make ablation` runs) in a working
 directory, or with --no-run reads a finished one, and saves results/<dataset>/ablation.tsv as a table in
-benchmarks/ablation.json (docs/measurements.md shows it), with the run's wall time, the ablation's
-settings and, when the set has a variant without a face model, the pose error of its landmark cameras
-against the demo's truth (results/<dataset>/fit/*pose_error*.json, when written).
+benchmarks/ablation.json (docs/measurements.md shows it), with the run's wall time and the ablation's
+settings. The pose error of the no-face-model variant's landmark cameras against the demo's truth is
+benchmarks/landmark_cameras.py's.
 
   python benchmarks/ablation.py [--workdir /tmp/gtalker_ablation] [--no-run] [--dataset demo] [--cores all]
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
 SET = REPO / "workflow" / "ablation.yaml"
 
 
@@ -49,7 +50,7 @@ def read_table(tsv: Path) -> dict:
         if text == "NA":
             return None
         try:
-            return float(text)
+            return int(text) if text.lstrip("-").isdigit() else float(text)
         except ValueError:
             return text
 
@@ -72,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             return code
         result["wall_seconds"] = round(wall, 1)
     root = args.workdir / "results" / args.dataset
+    from gtalker.metrics.ablation import COLUMNS
+
     result = {"table": read_table(root / "ablation.tsv"), **result,
+              "columns": {name: text for name, _source, _path, _digits, text in COLUMNS},
               "dataset": args.dataset, "variants": yaml.safe_load(SET.read_text())["variants"],
               "cpu_count": os.cpu_count(), "machine": platform.machine()}
-    for path in sorted((root / "fit").glob("*pose_error*.json")):
-        result[path.stem] = json.loads(path.read_text())
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join("\t".join("" if v is None else str(v) for v in row)
                     for row in [result["table"]["columns"]] + result["table"]["rows"]))
