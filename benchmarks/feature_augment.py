@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from feature_proxy import FPS, SR, frame_truth  # noqa: E402
+from feature_proxy import FPS, SR, frame_truth, voices  # noqa: E402
 from unseen_voices import ESPEAK_VOICES, TEXTS, TESTDATA, testdata_clips  # noqa: E402
 
 from gtalker.audio.mel import log_mel, normalised_log_mel  # noqa: E402
 from gtalker.audio.windowing import frame_windows  # noqa: E402
-from gtalker.demo import synthesize_speech  # noqa: E402
 from gtalker.metrics.lipsync import energy_envelope, pearson  # noqa: E402
 from gtalker.metrics.phoneclass import closure_accuracy  # noqa: E402
 from gtalker.talker.augment import AudioAugment, augment_audio  # noqa: E402
@@ -54,29 +52,13 @@ def main() -> int:
     import torch
     from sklearn.linear_model import Ridge
 
-    from gtalker import espeak
-    from gtalker.align import align_phones
-    from gtalker.demo_voice import speech_truth, synthesize_espeak_speech
-    from gtalker.io.audio import load_audio
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each training voice")
     ap.add_argument("--copies", type=int, default=6, help="augmented copies of the training voice")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "feature_augment.json"))
     args = ap.parse_args()
-    if not espeak.available() or not TESTDATA.is_dir():
-        raise SystemExit("needs espeak-ng and pocketsphinx-testdata (apt-get install espeak-ng pocketsphinx-testdata)")
-    train = {"formant": synthesize_speech(args.seconds, 12345),
-             "espeak": synthesize_espeak_speech(args.seconds, 0)[0]}
-    tests = {}
-    for name, (voice, lang) in ESPEAK_VOICES.items():
-        utt = espeak.speak(TEXTS[lang], voice)
-        tests[name] = speech_truth(utt.samples, utt.phones)
-    real = {}
-    for name, (wav, text) in testdata_clips(Path(tempfile.mkdtemp(prefix="feature_augment_"))).items():
-        if name.startswith("real_librivox"):
-            x = load_audio(wav)
-            real[name] = (x, align_phones(x, text))
+    train, tests, real = voices(args.seconds, "feature_augment_")
     results: dict[str, dict] = {}
     for fname, fn in FEATURES.items():
         def windows(x: np.ndarray, fn=fn) -> tuple[np.ndarray, int]:

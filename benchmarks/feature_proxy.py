@@ -89,34 +89,41 @@ def design(seq: np.ndarray, n: int) -> np.ndarray:
     return frame_windows(seq, n, FPS)[:, 4:12:2].reshape(n, -1)
 
 
-def main() -> int:
-    import librosa
-    from sklearn.linear_model import Ridge
+def voices(seconds: float, tmp_prefix: str) -> tuple[dict, dict, dict]:
+    """The proxies' audio: the two training voices (formant, espeak) of `seconds`, the espeak test voices
+    (samples, truth) and the LibriVox recordings of pocketsphinx-testdata (samples, phone alignment)."""
+    import tempfile
 
     from gtalker import espeak
     from gtalker.align import align_phones
     from gtalker.demo_voice import speech_truth, synthesize_espeak_speech
     from gtalker.io.audio import load_audio
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=20.0, help="length of each training voice")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "feature_proxy.json"))
-    args = ap.parse_args()
     if not espeak.available() or not TESTDATA.is_dir():
         raise SystemExit("needs espeak-ng and pocketsphinx-testdata (apt-get install espeak-ng pocketsphinx-testdata)")
-    train = {"formant": synthesize_speech(args.seconds, 12345),
-             "espeak": synthesize_espeak_speech(args.seconds, 0)[0]}
+    train = {"formant": synthesize_speech(seconds, 12345), "espeak": synthesize_espeak_speech(seconds, 0)[0]}
     tests = {}
     for name, (voice, lang) in ESPEAK_VOICES.items():
         utt = espeak.speak(TEXTS[lang], voice)
         tests[name] = speech_truth(utt.samples, utt.phones)
-    import tempfile
-
     real = {}
-    for name, (wav, text) in testdata_clips(Path(tempfile.mkdtemp(prefix="feature_proxy_"))).items():
+    for name, (wav, text) in testdata_clips(Path(tempfile.mkdtemp(prefix=tmp_prefix))).items():
         if name.startswith("real_librivox"):
             x = load_audio(wav)
             real[name] = (x, align_phones(x, text))
+    return train, tests, real
+
+
+def main() -> int:
+    import librosa
+    from sklearn.linear_model import Ridge
+
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each training voice")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "feature_proxy.json"))
+    args = ap.parse_args()
+    train, tests, real = voices(args.seconds, "feature_proxy_")
     results: dict[str, dict] = {}
     for fname, fn in FEATURES.items():
         cache: dict[str, np.ndarray] = {}
