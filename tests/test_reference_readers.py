@@ -255,8 +255,11 @@ def test_hubert_export_has_ernerfs_layout_and_imports_back(results, tmp_path):  
 
 
 def test_workflow_names_each_missing_file_of_a_reference_dataset(results, tmp_path):  # noqa: F811
-    """datasets: {x: {reference: folder}}: an incomplete folder stops the run before any job, naming each
-    missing file; a complete one plans the import and none of our preprocessing or tracking."""
+    """datasets: {x: {reference: folder}}: a complete folder plans the import and none of our preprocessing
+    or tracking; an incomplete one is named file by file before any job, and only its own import fails
+    (naming the files again) while another dataset still plans."""
+    import shutil
+
     from conftest import planned_rules, snakemake
 
     out = tmp_path / "ref"
@@ -269,9 +272,19 @@ def test_workflow_names_each_missing_file_of_a_reference_dataset(results, tmp_pa
     assert rules.get("import_reference") == 1
     for step in ("probe", "extract_frames", "detect_landmarks", "parse_faces", "fit_face_model", "init_points"):
         assert step not in rules, step
+    shutil.copytree(out, tmp_path / "good")
     (out / "au.csv").unlink()
     (out / "torso_imgs" / "2.png").unlink()
-    proc = snakemake(work, cfg, ["results/x/base/canonical/head.pt"], extra=["-n"], check=False)
+    cfg = {"datasets": {"x": {"reference": str(out)}, "y": {"reference": str(tmp_path / "good")},
+                        "z": {"reference": str(tmp_path / "nowhere")}}}
+    targets = [f"results/{d}/ingest/frames.json" for d in ("x", "y", "z")]
+    proc = snakemake(work, cfg, targets, extra=["-n"], check=False)
     text = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "datasets.x.reference" in text
-    assert "au.csv" in text and "torso_imgs/2.png" in text
+    assert proc.returncode == 0 and planned_rules(proc).get("import_reference") == 3, text[-3000:]
+    assert "datasets.x.reference" in text and "au.csv" in text and "torso_imgs/2.png" in text
+    assert "datasets.z.reference" in text and "nowhere: folder not found" in text
+    proc = snakemake(work, cfg, targets, check=False)
+    assert proc.returncode != 0 and (work / "results/y/ingest/frames.json").exists()
+    assert not (work / "results/x/ingest/frames.json").exists()
+    log = (work / "logs/x/reference/import_reference.log").read_text()
+    assert "au.csv" in log and "torso_imgs/2.png" in log

@@ -216,7 +216,8 @@ def dataset_regex(names):
 
 
 def _check_reference(name, entry):
-    """A reference folder must hold every file the import needs (each missing one is named)."""
+    """A reference folder must hold every file the import needs: each missing one is named, and only that
+    dataset fails (its import job), as with a missing video."""
     for key in ("video", "audio", "start", "end"):
         if entry.get(key) is not None:
             raise WorkflowError(f"config: datasets.{name}: '{key}' does not apply to a 'reference' folder "
@@ -227,8 +228,16 @@ def _check_reference(name, entry):
 
     missing = missing_reference_files(entry["reference"])
     if missing:
-        raise WorkflowError(f"config: datasets.{name}.reference: the folder cannot be trained from:\n  "
-                            + "\n  ".join(missing))
+        print(f"gtalker: config: datasets.{name}.reference: the folder cannot be trained from:\n  "
+              + "\n  ".join(missing) + f"\nDataset {name!r} will fail (rule import_reference names the same "
+              "files); the other datasets run.", file=sys.stderr)
+
+
+def reference_folder(wildcards):
+    """The dataset's reference folder as an input when it exists; a missing one fails the import job
+    (naming it) instead of stopping every dataset's plan."""
+    folder = dataset_cfg(wildcards.dataset)["reference"]
+    return [folder] if os.path.isdir(folder) else []
 
 
 def _is_built(path):

@@ -4,7 +4,7 @@
 
 rule import_reference:
     input:
-        folder=lambda w: dataset_cfg(w.dataset)["reference"],
+        folder=reference_folder,
         code=code("refdata", "refcams", "face", "fit", "io"),
     output:
         frames=directory("results/{dataset}/ingest/frames"),
@@ -26,6 +26,7 @@ rule import_reference:
         points=expand("results/{{dataset}}/fit/points_{init}.ply", init=POINT_INITS),
         notices=notice_file("import_reference"),
     params:
+        folder=lambda w: dataset_cfg(w.dataset)["reference"],
         fps=config["preprocess"]["fps"],
         fraction=config["split"]["train_fraction"],
         n_points=FIT["n_points"],
@@ -39,7 +40,7 @@ rule import_reference:
     conda:
         "../../envs/face.yaml"
     shell:
-        "python -m gtalker.refdata import --src '{input.folder}' --out results/{wildcards.dataset} "
+        "python -m gtalker.refdata import --src {params.folder:q} --out results/{wildcards.dataset} "
         "--fps {params.fps} --train-fraction {params.fraction} --n-points {params.n_points} "
         "--seed {params.seed} --no-features --notices {output.notices} > {log} 2>&1"
 
