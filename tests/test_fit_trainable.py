@@ -15,7 +15,7 @@ from gtalker.fit.trainable import main
 from gtalker.notices import read_notices
 
 
-def clip(tmp_path: Path, n: int, yaw_deg: np.ndarray, err_px: np.ndarray) -> list[str]:
+def clip(tmp_path: Path, n: int, yaw_deg: np.ndarray, err_px: np.ndarray, extra: tuple[str, ...] = ()) -> list[str]:
     """Write a track with the given yaw and reprojection error, 100 px wide faces; run the check."""
     euler = np.zeros((n, 3))
     euler[:, 1] = np.radians(yaw_deg)
@@ -30,7 +30,7 @@ def clip(tmp_path: Path, n: int, yaw_deg: np.ndarray, err_px: np.ndarray) -> lis
     (tmp_path / "split.json").write_text(json.dumps({"train": list(range(k)), "val": list(range(k, n))}))
     assert main(["--track", str(tmp_path / "track.npz"), "--landmarks", str(tmp_path / "lms.npz"), "--split",
                  str(tmp_path / "split.json"), "--out", str(tmp_path / "t.json"), "--notices",
-                 str(tmp_path / "n.json")]) == 0
+                 str(tmp_path / "n.json"), *extra]) == 0
     return [n.code for n in read_notices(tmp_path / "n.json")]
 
 
@@ -48,3 +48,14 @@ def test_short_clip_misregistered_and_turn_dependent(tmp_path: Path) -> None:
     assert codes == ["clip_short", "registration_error", "registration_turn"]
     fig = json.loads((tmp_path / "t.json").read_text())
     assert fig["train_frames"] == 90 and fig["reproj_face_widths_p90"] > 0.07 and fig["reproj_turn_rank_r"] > 0.9
+
+
+def test_landmark_cameras_name_their_template_and_leave_the_clip_length_to_the_face_model_check(
+        tmp_path: Path) -> None:
+    n = 100
+    yaw = 25 * np.sin(np.arange(n) * 4 * np.pi / n)
+    codes = clip(tmp_path, n, yaw, 0.5 + 0.3 * np.abs(yaw), extra=("--cameras", "landmarks"))
+    assert codes == ["registration_error", "registration_turn"]
+    notices = read_notices(tmp_path / "n.json")
+    assert {x.step for x in notices} == {"check_trainable_landmarks"}
+    assert "landmark cameras" in notices[0].message and "face model" not in notices[0].message

@@ -92,4 +92,4 @@ rule check_trainable_landmarks:
         "../../envs/fit.yaml"
     shell:
         "python -m gtalker.fit.trainable --track {input.track} --landmarks {input.landmarks} --split {input.split} "
-        "{params.flags} --out {output.report} --notices {output.notices} > {log} 2>&1"
+        "--cameras landmarks {params.flags} --out {output.report} --notices {output.notices} > {log} 2>&1"

@@ -79,16 +79,21 @@ class TrainableConfig:
     max_turn_r: float = MAX_TURN_R
 
 
+# what posed the head (--cameras): the notices name it
+CAMERA_SOURCES = {"face_model": "the face model", "landmarks": "the landmark cameras' rigid template"}
+
+
 def check(fig: dict, notices: Notices, min_train_frames: int = MIN_TRAIN_FRAMES, max_reproj: float = MAX_REPROJ,
-          max_turn_r: float = MAX_TURN_R) -> bool:
-    """Record a notice for each figure past its limit; True when none is."""
+          max_turn_r: float = MAX_TURN_R, cameras: str = "face_model") -> bool:
+    """Record a notice for each figure past its limit; True when none is. For the landmark cameras the
+    clip's length is left to the face-model check (the same clip: one notice)."""
     n0 = len(notices.items)
-    if fig["train_frames"] < min_train_frames:
+    if fig["train_frames"] < min_train_frames and cameras == "face_model":
         notices.warn("clip_short", f"only {fig['train_frames']} training frames (under {min_train_frames}): the head "
                      "model sees too few views and overfits them; expect a soft or ghosted face on new poses. "
                      "Use a longer clip", train_frames=fig["train_frames"], min_train_frames=min_train_frames)
     if fig["reproj_face_widths_p90"] > max_reproj:
-        notices.warn("registration_error", f"the face model misses the landmarks by "
+        notices.warn("registration_error", f"{CAMERA_SOURCES[cameras]} misses the landmarks by "
                      f"{100 * fig['reproj_face_widths_p90']:.1f}% of the face width in the worst tenth of the frames "
                      f"(over {100 * max_reproj:.0f}%): the tracked poses disagree by about that much, and the head "
                      "model fits the views at different places (a blurred or doubled face)",
@@ -111,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--notices", default=None)
+    ap.add_argument("--cameras", choices=sorted(CAMERA_SOURCES), default="face_model",
+                    help="what posed the track: the face-model fit or the landmark cameras (named in the notices)")
     add_flags(ap, TrainableConfig)
     args = ap.parse_args(argv)
     setup_logging("gtalker.fit.trainable")
     cfg = from_args(args, TrainableConfig)
     fig = figures(load_head_fit(args.track), load_landmark_track(args.landmarks).lms, read_json(args.split)["train"])
-    notices = Notices("check_trainable", log)
-    fig["ok"] = check(fig, notices, cfg.min_train_frames, cfg.max_reproj, cfg.max_turn_r)
+    step = "check_trainable" if args.cameras == "face_model" else "check_trainable_landmarks"
+    notices = Notices(step, log)
+    fig["ok"] = check(fig, notices, cfg.min_train_frames, cfg.max_reproj, cfg.max_turn_r, args.cameras)
     log.info("trainable: %s", fig)
     write_json(args.out, fig)
     notices.write(args.notices)
