@@ -150,6 +150,8 @@ def main() -> int:
     ap.add_argument("--no-testdata", action="store_true", help="skip pocketsphinx-testdata's recordings")
     ap.add_argument("--no-espeak", action="store_true", help="skip the espeak-ng voices")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--match-stats", action="store_true",
+                    help="render.match_features on: each clip's features take the training audio's channel statistics")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "unseen_voices.json"))
     args = ap.parse_args()
 
@@ -206,6 +208,7 @@ def main() -> int:
             run(["gtalker.render", "custom", "--model", str(root / args.variant / "talker" / "model.pt"),
                  "--dataset-dir", str(root), "--split", str(root / "split.json"), "--features", str(feats),
                  "--audio", str(wav), "--out-video", str(video), "--device", "cpu", "--threads", str(args.threads),
+                 "--train-features", str(features[0]), "--match-features", "true" if args.match_stats else "false",
                  *[x for kv in flags.items() for x in kv]])
             mouth = measure_mouth(video, tmp, args.size)
             results[name] = {"audio": str(wav) if not str(wav).startswith(tmp_name) else wav.name,
@@ -226,6 +229,7 @@ def save(args: argparse.Namespace, work: Path, backend: str, results: dict[str, 
     """Write the JSON (settings, summary per group, figures per clip); returns the summary."""
     summary = summarise(results)
     out = {"workdir": str(work), "dataset": args.dataset, "variant": args.variant, "backend": backend,
+           "match_stats": args.match_stats,
            "size": args.size, "max_offset": MAX_OFFSET, "summary": summary, "clips": results}
     Path(args.out).write_text(json.dumps(out, indent=2, default=float) + "\n")
     return summary

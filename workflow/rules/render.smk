@@ -62,7 +62,7 @@ rule custom_audio_features:
 rule render_custom:
     input:
         unpack(render_inputs),
-        code=code("render", "talker", "canonical", "splat", "data", "audio.windowing", "io"),
+        code=code("render", "talker", "canonical", "splat", "data", "audio.windowing", "audio.adapt", "io"),
     output:
         "results/{dataset}/{variant}/render/custom/{name}.mp4",
     params:
@@ -77,7 +77,8 @@ rule render_custom:
     threads: 2
     shell:
         "python -m gtalker.render custom --model {input.model} --dataset-dir results/{wildcards.dataset} "
-        "--split {input.split} --features {input.features} --audio {input.audio:q} --out-video {output} "
+        "--split {input.split} --features {input.features} --train-features {input.train_features} "
+        "--audio {input.audio:q} --out-video {output} "
         "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
 
 

@@ -18,9 +18,9 @@ def check_custom_audio():
 # render settings each job leaves out (so that changing them does not rerun it); the rest, RenderConfig
 # fields, are flags of every job. custom_audio and demo_speech are rule inputs, not flags.
 RENDER_UNUSED = {
-    "val": ("pose_source", "attention_size", "attention_frames"),
+    "val": ("pose_source", "attention_size", "attention_frames", "match_features"),
     "custom": ("warmup", "attention_size", "attention_frames"),
-    "attention": ("size", "batch", "warmup", "pose_source"),
+    "attention": ("size", "batch", "warmup", "pose_source", "match_features"),
 }
 
 
@@ -44,6 +44,7 @@ def render_inputs(wildcards):
         backend = config["audio_features"]["backend"]
         files["features"] = f"results/_custom/{wildcards.name}/features_{backend}.npy"
         files["audio"] = CUSTOM_AUDIO[wildcards.name]
+        files["train_features"] = audio_features_path(wildcards.dataset)
     else:
         files["features"] = audio_features_path(wildcards.dataset)
         files["audio"] = f"results/{wildcards.dataset}/ingest/audio.wav"

@@ -4,7 +4,7 @@
       --out-video val.mp4 --out-frames val_frames --out-stats render_stats.json [--size 512 --fps 25]
       [... every RenderConfig field]
   python -m gtalker.render custom --model M --dataset-dir results/D --split S --features F_new \\
-      --audio new.wav --out-video custom/new.mp4 [--pose-source val]
+      --audio new.wav --out-video custom/new.mp4 [--pose-source val] [--train-features F --match-features true]
   python -m gtalker.render attention --model M --dataset-dir results/D --split S --features F --audio A \\
       --out-video attention.mp4 [--attention-size 256 --attention-frames 0]
 """
@@ -36,6 +36,7 @@ class RenderConfig:
     raster_size: str = "train"      # rasterise the head at this size (px, 'train' = the model's training
                                     # size, 'full' = the output size) and upsample it onto the background
     train_filter: bool = True       # above the training resolution, keep the Gaussians' training footprint
+    match_features: bool = True     # custom: new speech's features moved to the training audio's statistics
 
 
 def common_flags(p: argparse.ArgumentParser) -> None:
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--out-stats", required=True, help="render_stats.json")
     cus = sub.add_parser("custom", help="render new speech (any length; poses loop back and forth)")
     common_flags(cus)
+    cus.add_argument("--train-features", help="the training audio's features (for --match-features)")
     att = sub.add_parser("attention", help="video of the attention maps per condition token")
     common_flags(att)
     args = ap.parse_args(argv)
@@ -80,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
                         batch=cfg.batch, backend=cfg.backend, warmup=cfg.warmup,
                         train_filter=cfg.train_filter, inner_size=cfg.raster_size)
     elif args.command == "custom":
+        if cfg.match_features and not args.train_features:
+            raise InputError("render custom: --match-features needs --train-features (the dataset's audio "
+                             "features), or pass --match-features false")
         jobs.render_custom(args.model, args.dataset_dir, args.split, args.features, args.audio,
                            args.out_video, cfg.size, args.fps, device, batch=cfg.batch,
                            backend=cfg.backend, pose_source=cfg.pose_source,
-                           train_filter=cfg.train_filter, inner_size=cfg.raster_size)
+                           train_filter=cfg.train_filter, inner_size=cfg.raster_size,
+                           train_features=args.train_features if cfg.match_features else None)
     else:
         jobs.render_attention(args.model, args.dataset_dir, args.split, args.features, args.audio,
                               args.out_video, cfg.attention_size, args.fps, device,

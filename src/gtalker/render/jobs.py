@@ -139,14 +139,21 @@ def pad_even(img: np.ndarray) -> np.ndarray:
 def render_custom(model_path: str, dataset_dir: str, split_path: str, features_path: str, audio_path: str,
                   out_video: str, size: int, fps: float, device: torch.device, batch: int = 1,
                   backend: str = "auto", pose_source: str = "val", train_filter: bool = True,
-                  inner_size: int | str | None = "train") -> int:
-    """Render new speech of any length; poses, blinks and torso images loop back and forth.
+                  inner_size: int | str | None = "train", train_features: str | None = None) -> int:
+    """Render new speech of any length; poses, blinks and torso images loop back and forth. With
+    `train_features` (the training audio's), the new features first take their statistics
+    (gtalker.audio.adapt).
 
     Returns the number of frames.
     """
     model = load_model(model_path, device)
     feats = load_features(features_path)
     check_channels(model, feats, features_path)
+    if train_features:
+        from gtalker.audio.adapt import match_feature_stats
+
+        feats = match_feature_stats(feats, load_features(train_features))
+        log.info("features moved to the statistics of %s", train_features)
     split = read_json(split_path)
     passage = [int(i) for i in split.get(pose_source, [])]
     if not passage:
