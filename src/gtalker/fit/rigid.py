@@ -48,8 +48,8 @@ from scipy.spatial.transform import Rotation
 from gtalker.common import InputError, read_json, reports_input_errors, setup_logging, write_json
 from gtalker.fit.rotation import FLIP, R_from_rvec, fill_gaps, fill_rotation_gaps
 from gtalker.fit.template import head_box, pose_weights, template
-from gtalker.fit.tracker import (MIN_OUTLIER_PX, REF_SIZE, HeadFit, load_head_fit, load_landmarks,
-                                 save_head_fit, weak_perspective_init)
+from gtalker.fit.tracker import (MIN_OUTLIER_PX, REF_SIZE, HeadFit, evenly_spaced_frames, load_head_fit,
+                                 load_landmarks, save_head_fit, weak_perspective_init)
 from gtalker.notices import Notices
 from gtalker.settings import add_flags, from_args
 
@@ -139,18 +139,11 @@ def solve_poses(X: np.ndarray, lms: np.ndarray, weights: np.ndarray, focal: floa
     return R_from_rvec(params[:, :3]), params[:, 3:], cost
 
 
-def _evenly(indices: np.ndarray, k: int) -> np.ndarray:
-    """Up to k evenly spaced entries of `indices`."""
-    if len(indices) <= k:
-        return indices
-    return indices[np.round(np.linspace(0, len(indices) - 1, k)).astype(int)]
-
-
 def search_focal(X: np.ndarray, lms: np.ndarray, valid: np.ndarray, weights: np.ndarray, size: int,
                  cfg: RigidConfig) -> tuple[float, np.ndarray, np.ndarray]:
     """(best focal, candidates, mean cost per candidate) over a subset of the valid frames."""
     grid = cfg.focal_grid(size)
-    sub = lms[_evenly(np.flatnonzero(valid), cfg.focal_frames)]
+    sub = lms[evenly_spaced_frames(valid, cfg.focal_frames)]
     c = (size - 1) / 2.0
     robust = cfg.robust_px * size / REF_SIZE
     costs = np.array([solve_poses(X, sub, weights, float(f), c, cfg.iterations, robust)[2].mean() for f in grid])

@@ -531,8 +531,8 @@ class Problem:
             return torch.sqrt((d * d).sum(-1).mean(-1)).cpu().numpy()
 
 
-def _subset(used: np.ndarray, k: int) -> np.ndarray:
-    """Up to k evenly spaced indices of used frames."""
+def evenly_spaced_frames(used: np.ndarray, k: int) -> np.ndarray:
+    """Up to k evenly spaced indices of used frames (bool mask [N])."""
     idx = np.flatnonzero(used)
     if len(idx) <= k:
         return idx
@@ -543,7 +543,7 @@ def search_focal(model: FaceModel, lms: np.ndarray, used: np.ndarray, size: int,
                  device: torch.device) -> tuple[float, np.ndarray, np.ndarray]:
     """(best focal, candidates, objective per candidate) from a batched fit on a subset of frames."""
     cands = settings.focal_grid(size)
-    sub = _subset(used, settings.focal_frames)
+    sub = evenly_spaced_frames(used, settings.focal_frames)
     K, M = len(cands), len(sub)
     cx = cy = (size - 1) / 2.0
     batch_lms = np.tile(lms[sub], (K, 1, 1))
