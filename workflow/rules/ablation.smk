@@ -68,9 +68,7 @@ rule control_silence_features:
         "../../envs/audio.yaml"
     threads: 2
     shell:
-        "python -m gtalker.audio features --audio {input.audio} --frames-json {input.index} "
-        "--backend {wildcards.backend} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
-        "--out {output} > {log} 2>&1"
+        AUDIO_FEATURES_SHELL
 
 
 rule render_control:
@@ -92,10 +90,7 @@ rule render_control:
         "../../envs/talker.yaml"
     threads: 2
     shell:
-        "python -m gtalker.render val --model {input.model} --dataset-dir results/{wildcards.dataset} "
-        "--split {input.split} --features {input.features} --audio {input.audio} "
-        "--out-video {output.video} --out-frames {output.frames} --out-stats {output.stats} "
-        "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
+        RENDER_VAL_SHELL
 
 
 rule evaluate_control:

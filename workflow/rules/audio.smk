@@ -27,9 +27,7 @@ rule extract_audio_features:
         "../../envs/audio.yaml"
     threads: 2
     shell:
-        "python -m gtalker.audio features --audio {input.audio} --frames-json {input.index} "
-        "--backend {wildcards.backend} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
-        "--out {output} > {log} 2>&1"
+        AUDIO_FEATURES_SHELL
 
 
 register_targets(lambda d: [audio_features_path(d)])

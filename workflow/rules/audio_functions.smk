@@ -4,6 +4,14 @@
 AUDIO_BACKENDS = ["mel", "melnorm", "deepspeech", "hubert"]
 
 
+# extract_audio_features' command; rule control_silence_features runs it on the lip-sync control's silence
+AUDIO_FEATURES_SHELL = (
+    "python -m gtalker.audio features --audio {input.audio} --frames-json {input.index} "
+    "--backend {wildcards.backend} {params.flags} --device $GTALKER_DEVICE --threads {threads} "
+    "--out {output} > {log} 2>&1"
+)
+
+
 def audio_feature_flags(wildcards):
     """CLI flags of the audio_features settings the backend uses (or the reference folder's file):
     `<backend>_*` keys (FeatureConfig) for deepspeech/hubert, the others (MelConfig fields) for mel."""

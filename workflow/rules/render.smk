@@ -32,10 +32,7 @@ rule render_val:
         "../../envs/talker.yaml"
     threads: 2
     shell:
-        "python -m gtalker.render val --model {input.model} --dataset-dir results/{wildcards.dataset} "
-        "--split {input.split} --features {input.features} --audio {input.audio} "
-        "--out-video {output.video} --out-frames {output.frames} --out-stats {output.stats} "
-        "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
+        RENDER_VAL_SHELL
 
 
 rule custom_audio_features:

@@ -24,6 +24,15 @@ RENDER_UNUSED = {
 }
 
 
+# render_val's command; rule render_control (the lip-sync control) renders the same passage with other features
+RENDER_VAL_SHELL = (
+    "python -m gtalker.render val --model {input.model} --dataset-dir results/{wildcards.dataset} "
+    "--split {input.split} --features {input.features} --audio {input.audio} "
+    "--out-video {output.video} --out-frames {output.frames} --out-stats {output.stats} "
+    "--fps {params.fps} {params.flags} --device $GTALKER_DEVICE --threads {threads} > {log} 2>&1"
+)
+
+
 def render_size():
     """Output resolution: render.size, or the preprocessing size when null."""
     return RENDER["size"] or config["preprocess"]["size"]
