@@ -37,7 +37,7 @@ rule control_inputs:
         landmarks="results/{dataset}/face/landmarks.npz",
         split="results/{dataset}/split.json",
         index="results/{dataset}/ingest/frames.json",
-        code=code("metrics.control", "metrics.landmarks", "metrics.lipsync", "metrics.__main__"),
+        code=code("metrics.control", "metrics.landmarks", "metrics.lipsync", "metrics.__main__", "io"),
     output:
         other="results/{dataset}/control/features_other.npy",
         silence="results/{dataset}/control/silence.wav",

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from gtalker.common import InputError, atomic_path, read_json, write_json
+from gtalker.common import SAMPLE_RATE, InputError, atomic_path, read_json, write_json
+from gtalker.io.audio import write_wav
 from gtalker.metrics.landmarks import mouth_opening
 from gtalker.metrics.lipsync import pearson
 
 OWN_R = 0.7
 OTHER_R = 0.5
 SILENCE_SHARE = 0.5
-SAMPLE_RATE = 16000
 
 
 def real_openings(landmarks_npz: str | os.PathLike) -> np.ndarray:
@@ -77,11 +77,7 @@ def write_control_inputs(features: str | os.PathLike, landmarks: str | os.PathLi
     with atomic_path(out / "features_other.npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, np.roll(own, shift, axis=0))
-    import soundfile
-
-    with atomic_path(out / "silence.wav") as tmp:
-        soundfile.write(tmp, np.zeros(int(SAMPLE_RATE * n_frames / fps) + SAMPLE_RATE // 10, np.float32),
-                        SAMPLE_RATE, format="WAV")
+    write_wav(out / "silence.wav", np.zeros(int(SAMPLE_RATE * n_frames / fps) + SAMPLE_RATE // 10, np.float32))
     info = {"other_shift_frames": shift, "other_real_mouth_r": r, "chance_abs_r_95": chance,
             "val_frames": len(val)}
     write_json(out / "control.json", info)
