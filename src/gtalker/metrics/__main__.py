@@ -24,7 +24,7 @@ import logging
 import sys
 import time
 
-from gtalker.common import InputError, get_device, reports_input_errors, setup_logging, write_json
+from gtalker.common import InputError, get_device, read_json, reports_input_errors, setup_logging, write_json
 from gtalker.settings import add_flags, from_args
 
 log = logging.getLogger("gtalker.metrics")
@@ -144,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         write_ablation(ablation_rows(args.variants, args.metrics, args.probes, args.controls), args.dataset,
                        changes, args.tsv, args.md)
     elif args.command == "control-inputs":
-        from gtalker.common import read_json
         from gtalker.metrics.control import write_control_inputs
 
         index = read_json(args.frames_json)
@@ -153,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         log.info("other passage: shift %d frames (real mouth r %.3f; chance |r| 95%%: %.2f) -> %s",
                  info["other_shift_frames"], info["other_real_mouth_r"], info["chance_abs_r_95"], args.out_dir)
     elif args.command == "control":
-        from gtalker.common import read_json
         from gtalker.metrics.control import real_openings, summarise
 
         metrics = {case: read_json(getattr(args, case)) for case in ("own", "other", "silence")}
