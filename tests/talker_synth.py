@@ -17,6 +17,7 @@ import torch
 
 from gtalker.canonical.model import CanonicalHead
 from gtalker.common import SAMPLE_RATE, write_json
+from gtalker.face.landmarks import LandmarkTrack, save_landmark_track
 from gtalker.io.audio import write_wav
 from gtalker.io.frames import frame_path, write_image
 from gtalker.splat.gaussians import GaussianModel
@@ -124,6 +125,16 @@ def dark_fraction(img: np.ndarray, box: np.ndarray) -> float:
     return float((luma < 0.3).mean())
 
 
+def mouth_landmarks(u: float, v: float, half: float, opening: float) -> np.ndarray:
+    """68 landmarks [68,2] around the projected mouth centre (u, v): eye corners 36/45 a mouth width apart
+    above it, inner lips 61-63 / 65-67 `opening` * half apart (what gtalker.metrics.landmarks measures)."""
+    lms = np.tile(np.array([u, v], np.float32), (68, 1))
+    lms[36], lms[45] = (u - 2 * half, v - 2 * half), (u + 2 * half, v - 2 * half)
+    lms[[61, 62, 63], 1] = v - opening * half / 2
+    lms[[65, 66, 67], 1] = v + opening * half / 2
+    return lms
+
+
 def write_talking_dataset(root: Path, n_frames: int = 80, n_val: int = 20, size: int = 48,
                           n_gaussians: int = 1200, seed: int = 0, distance: float = DISTANCE) -> dict:
     """Write a dataset folder (+ audio features, audio.wav and a canonical head.pt); return its facts."""
@@ -146,6 +157,7 @@ def write_talking_dataset(root: Path, n_frames: int = 80, n_val: int = 20, size:
     bg = (np.stack([0.25 + 0.3 * xx, 0.35 + 0.2 * yy, 0.5 - 0.2 * xx], -1) * 255).astype(np.uint8)
     bg_t = torch.from_numpy(bg.astype(np.float32) / 255)
     lips = np.zeros((n_frames, 4), np.int32)
+    lms = np.zeros((n_frames, 68, 2), np.float32)
     mouth_centre = np.array([0.0, MOUTH_Y * RADII[1], -RADII[2] * 0.8])
     half = (MOUTH_HALF_WIDTH + 0.15) * RADII[0] * focal / distance
     for i in range(n_frames):
@@ -160,7 +172,10 @@ def write_talking_dataset(root: Path, n_frames: int = 80, n_val: int = 20, size:
         write_image(frame_path(root / "face/parsing", i, ".png"), (out.alpha[..., 0].numpy() > 0.5).astype(np.uint8))
         u, v = project(mouth_centre, R[i], t[i], K)
         lips[i] = [round(u - half), round(v - half), round(u + half), round(v + half)]
+        lms[i] = mouth_landmarks(u, v, half, float(m[i]))
     np.save(root / "face/lips.npy", lips)
+    save_landmark_track(str(root / "face/landmarks.npz"),
+                        LandmarkTrack(lms, np.ones(n_frames, bool), np.zeros(n_frames, bool), np.ones(n_frames)))
     np.save(root / "face/blinks.npy", np.zeros(n_frames, np.float32))
     np.savez(root / "fit/track.npz", focal=np.float32(focal), cx=np.float32(c), cy=np.float32(c),
              size=np.int32(size), R=R, t=t, euler=np.zeros((n_frames, 3), np.float32),

@@ -108,8 +108,8 @@ def test_cli_frames_json_and_n_frames(tmp_path: Path):
     assert np.load(out).shape == (30, 16, 40)
     assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--backend", "mel", "--out", str(out)]) == 0
     assert np.load(out).shape == (60, 16, 80)
-    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0  # default: mel
-    assert np.load(out).shape == (60, 16, 80)
+    assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--out", str(out)]) == 0  # default: melnorm
+    assert np.load(out).shape == (60, 16, 40)
     assert audio_main(["features", "--audio", str(wav), "--n-frames", "60", "--backend", "melnorm", "--out",
                        str(out)]) == 0
     assert np.load(out).shape == (60, 16, 40)
@@ -228,7 +228,7 @@ def test_rule_extract_audio_features(tmp_path: Path):
 
     video = make_video(tmp_path / "tiny.mp4", seconds=2.0, size="64x64")
     cfg = {"datasets": {"tiny": {"video": str(video), "allow_short": True}}, "preprocess": {"size": 96},
-           "audio_features": {"n_mels": 32}}
+           "audio_features": {"backend": "mel", "n_mels": 32}}
     snakemake(tmp_path, cfg, ["results/tiny/audio/features_mel.npy"])
     feats = np.load(tmp_path / "results/tiny/audio/features_mel.npy")
     assert feats.shape == (50, 16, 32)

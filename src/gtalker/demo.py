@@ -452,7 +452,7 @@ class DemoConfig:
     seed: int = 0
     scene: str = "default"  # or hard (gtalker.demo_scene: moving background, camera shake, flicker,
                             # low resolution, strong compression, 29.97 fps)
-    voice: str = "formant"  # formant: built-in syllables; espeak: espeak-ng sentences (needs espeak-ng)
+    voice: str = "espeak"  # espeak: espeak-ng sentences (gtalker.demo_voice); formant: built-in syllables
 
 
 @reports_input_errors("gtalker.demo")

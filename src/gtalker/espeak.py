@@ -1,8 +1,9 @@
 """espeak-ng speech with its phoneme timings, through the system library libespeak-ng (ctypes).
 
 `speak(text, voice)` -> `Utterance` (16 kHz float32 samples and the phones espeak-ng said, with their
-start and end times). Needs the Debian/Ubuntu package `espeak-ng` (libespeak-ng1); `available()` says
-whether it is there. Voices: `espeak-ng --voices` (e.g. en-us, en-gb, de, fr, es; a variant after '+',
+start and end times). The library comes from the `espeakng-loader` wheel (a pinned espeak-ng 1.52 with
+its data, so the demo voice is the same on every machine and needs no system package); without that wheel,
+the system's libespeak-ng (Debian/Ubuntu package `espeak-ng`). `available()` says whether either loads. Voices: `espeak-ng --voices` (e.g. en-us, en-gb, de, fr, es; a variant after '+',
 e.g. en-us+f3 for a female voice).
 """
 
@@ -59,24 +60,39 @@ def available() -> bool:
     return True
 
 
+def _wheel() -> tuple[str, str] | None:
+    """(library, data folder) of the espeakng-loader wheel, None when it is not installed."""
+    try:
+        import espeakng_loader
+    except ImportError:
+        return None
+    return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
+
+
 @lru_cache(maxsize=1)
-def _library() -> ctypes.CDLL:
-    """The loaded library."""
+def _library() -> tuple[ctypes.CDLL, bytes | None]:
+    """The loaded library and the data folder to initialise it with (None: the library's own)."""
+    wheel = _wheel()
+    if wheel is not None:
+        try:
+            return ctypes.CDLL(wheel[0]), wheel[1].encode()
+        except OSError:
+            pass  # a wheel for another platform: try the system library
     name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
     try:
-        return ctypes.CDLL(name)
+        return ctypes.CDLL(name), None
     except OSError as err:
-        raise InputError("espeak-ng is not installed (needed for the espeak demo voice and espeak voices): "
-                         "apt-get install espeak-ng") from err
+        raise InputError("espeak-ng is not available (needed for the espeak demo voice and espeak voices): "
+                         "pip install espeakng-loader (make setup does), or apt-get install espeak-ng") from err
 
 
-def _initialise(lib: ctypes.CDLL) -> int:
+def _initialise(lib: ctypes.CDLL, data: bytes | None) -> int:
     """Initialise the library once per process; returns its sample rate. espeak-ng keeps state from one
     utterance to the next (its output depends a little on what it said before in the same process), so
     the same sequence of calls in a fresh process gives the same audio, a repeated call need not."""
     global _RATE
     if _RATE is None:
-        rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, None, _PHONEME_EVENTS | _DONT_EXIT)
+        rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, data, _PHONEME_EVENTS | _DONT_EXIT)
         if rate <= 0:
             raise InputError("espeak-ng failed to initialise (its data folder espeak-ng-data is missing?)")
         _RATE = int(rate)
@@ -89,7 +105,7 @@ def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: i
 
     if not text.strip():
         raise InputError("espeak: nothing to say (empty text)")
-    lib = _library()
+    lib, data_dir = _library()
     chunks: list[np.ndarray] = []
     events: list[tuple[int, str]] = []
 
@@ -106,7 +122,7 @@ def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: i
     callback = _CALLBACK(collect)
     data = text.encode("utf-8")
     with _LOCK:
-        rate = _initialise(lib)
+        rate = _initialise(lib, data_dir)
         lib.espeak_SetSynthCallback(callback)
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise InputError(f"espeak-ng has no voice '{voice}' (list them with: espeak-ng --voices)")

@@ -10,7 +10,9 @@ rule train_talker:
     input:
         unpack(talker_inputs),
         perceptual=perceptual_input,
-        code=code("talker", "canonical", "splat", "data", "audio.windowing", "io"),
+        landmarks="results/{dataset}/face/landmarks.npz",
+        code=code("talker", "canonical", "splat", "data", "audio.windowing", "io", "face.landmarks",
+                  "metrics.landmarks"),
     output:
         model="results/{dataset}/{variant}/talker/model.pt",
         log_json="results/{dataset}/{variant}/talker/train_log.json",

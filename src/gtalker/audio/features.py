@@ -23,7 +23,7 @@ class FeatureConfig:
     """Backend choice and each backend's settings (config section `audio_features`; MelConfig holds the
     mel keys)."""
 
-    backend: str = "mel"
+    backend: str = "melnorm"
     mel: MelConfig = field(default_factory=MelConfig)
     norm_mels: int = NORM_MELS  # the melnorm backend's mel bands (instead of mel.n_mels)
     deepspeech_model: str = "resources/deepspeech-0.1.0.onnx"

@@ -32,6 +32,7 @@ from gtalker.imaging import psnr
 from gtalker.talker.augment import AudioAugment, augment_audio
 from gtalker.talker.losses import talker_loss
 from gtalker.talker.model import Conditions, TalkingHead, save
+from gtalker.talker.mouth_prior import lip_gap_targets, mouth_loss, pretrain
 
 log = logging.getLogger("gtalker.talker")
 
@@ -53,6 +54,8 @@ class TrainConfig:
     loss_ssim: float = 0.2
     loss_lip: float = 0.4
     loss_perceptual: float = 0.01
+    loss_mouth: float = 0.1      # audio token's read-out of the tracked lip gap (gtalker.talker.mouth_prior)
+    audio_pretrain: int = 1500   # steps fitting the audio encoder to the lip gap before training (0 = off)
     perceptual_weights: str = "resources/vgg16-397923af.pth"
     checkpoint_every: int = 50
     log_every: int = 10
@@ -76,7 +79,7 @@ class TrainConfig:
 
     def loss_weights(self) -> dict[str, float]:
         return {"l1": self.loss_l1, "ssim": self.loss_ssim, "lip": self.loss_lip,
-                "perceptual": self.loss_perceptual}
+                "perceptual": self.loss_perceptual, "mouth": self.loss_mouth}
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -139,9 +142,12 @@ def load_split(path: str | os.PathLike) -> dict[str, list[int]]:
     return split
 
 
-def build_optimizer(model: TalkingHead, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam over the deformation network (and the canonical head when it is fine-tuned)."""
-    groups = [{"params": [p for p in model.deform.parameters() if p.requires_grad], "lr": cfg.lr,
+def build_optimizer(model: TalkingHead, cfg: TrainConfig, readout: torch.nn.Module | None = None
+                    ) -> torch.optim.Optimizer:
+    """Adam over the deformation network and the mouth read-out (and the canonical head when it is
+    fine-tuned)."""
+    extra = list(readout.parameters()) if readout is not None else []
+    groups = [{"params": [p for p in model.deform.parameters() if p.requires_grad] + extra, "lr": cfg.lr,
                "base": "deform"}]
     if cfg.train_canonical:
         groups.append({"params": [p for p in model.canonical.parameters() if p.requires_grad],
@@ -177,10 +183,12 @@ def grads_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def save_checkpoint(path: Path, model: TalkingHead, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, model: TalkingHead, opt: torch.optim.Optimizer, state: dict[str, Any],
+                    readout: torch.nn.Module | None = None) -> None:
     """Atomically write the resumable state."""
     payload = {
         "deform": model.deform.state_dict(),
+        "mouth_readout": readout.state_dict() if readout is not None else None,
         "canonical": model.canonical.state_dict() if model.train_canonical else None,
         "optimizer": opt.state_dict(),
         "rng": rng_state(),
@@ -190,8 +198,8 @@ def save_checkpoint(path: Path, model: TalkingHead, opt: torch.optim.Optimizer, 
         torch.save(payload, tmp)
 
 
-def try_resume(path: Path, identity: str, model: TalkingHead, opt: torch.optim.Optimizer
-               ) -> dict[str, Any] | None:
+def try_resume(path: Path, identity: str, model: TalkingHead, opt: torch.optim.Optimizer,
+               readout: torch.nn.Module | None = None) -> dict[str, Any] | None:
     """Load a matching checkpoint into model/optimiser; None when absent, foreign or unreadable."""
     if not path.exists():
         return None
@@ -204,6 +212,8 @@ def try_resume(path: Path, identity: str, model: TalkingHead, opt: torch.optim.O
         log.info("checkpoint %s belongs to other inputs/settings; starting fresh", path)
         return None
     model.deform.load_state_dict(ckpt["deform"])
+    if readout is not None and ckpt.get("mouth_readout") is not None:
+        readout.load_state_dict(ckpt["mouth_readout"])
     if ckpt.get("canonical") is not None:
         model.canonical.load_state_dict(ckpt["canonical"])
         model.clear_cache()
@@ -222,13 +232,18 @@ def batch_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def train_step(model: TalkingHead, opt: torch.optim.Optimizer, batch: dict[str, Any], cfg: TrainConfig,
-               weights: dict[str, float], perceptual: torch.nn.Module | None) -> dict[str, float] | None:
+               weights: dict[str, float], perceptual: torch.nn.Module | None,
+               mouth: MouthTerm | None = None) -> dict[str, float] | None:
     """One optimisation step on a batch; None (and no update) when the loss or a gradient is not finite."""
     cond = Conditions(batch["audio"], batch["blink"], batch["viewmat"]).to(batch["image"].device)
     size = batch["image"].shape[1]
     pred, _ = model.render_batch(cond, batch["K"].float(), size, size, batch["background"].float(), cfg.backend)
     target = batch["image"].float()
     loss, parts = talker_loss(pred, target, batch["lip_box"], weights, perceptual)
+    if mouth is not None:
+        term = mouth.loss(model, cond.audio, batch["index"])
+        loss = loss + weights["mouth"] * term
+        parts["mouth"] = float(term.detach())
     opt.zero_grad(set_to_none=True)
     # NaN offsets can vanish from the image (the rasteriser culls such Gaussians): check them too
     ok = bool(torch.isfinite(loss)) and model.offsets_finite and loss.requires_grad
@@ -240,6 +255,26 @@ def train_step(model: TalkingHead, opt: torch.optim.Optimizer, batch: dict[str, 
         return None
     opt.step()
     return {**parts, "loss": float(loss.detach()), "psnr": float(psnr(pred.detach(), target))}
+
+
+class MouthTerm:
+    """The mouth read-out term of a training run: read-out, per-frame standardised lip gaps, usable mask."""
+
+    def __init__(self, readout: torch.nn.Module, targets: np.ndarray, usable: np.ndarray) -> None:
+        self.readout = readout
+        self.targets, self.usable = torch.from_numpy(targets), torch.from_numpy(usable)
+
+    def loss(self, model: TalkingHead, audio: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        idx = index.long().cpu()
+        device = audio.device
+        return mouth_loss(self.readout, model.deform.deformer.tokens.audio(audio),
+                          self.targets[idx].to(device), self.usable[idx].to(device))
+
+
+def audio_encoder(model: TalkingHead) -> torch.nn.Module | None:
+    """The model's audio encoder (None without an audio token)."""
+    tokens = getattr(model.deform.deformer, "tokens", None)
+    return getattr(tokens, "audio", None)
 
 
 def train(dataset_dir: str, head_path: str, features_path: str, split_path: str, out_model: str,
@@ -271,7 +306,20 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     if view is not None:
         view.fit_stats(torch.as_tensor(np.stack([dataset.camera(i)[1] for i in train_idx])))
     model.to(device)
-    opt = build_optimizer(model, cfg)
+    encoder = audio_encoder(model)
+    mouth_term: MouthTerm | None = None
+    if encoder is not None and (cfg.loss_mouth > 0 or cfg.audio_pretrain > 0):
+        landmarks = Path(dataset_dir) / "face" / "landmarks.npz"
+        gaps = lip_gap_targets(str(landmarks), int(features.shape[0]), train_idx)
+        if gaps is None:
+            log.warning("%s: the mouth never moves in the training frames; loss.mouth and audio_pretrain "
+                        "are off for this run", landmarks)
+        else:
+            mouth_term = MouthTerm(torch.nn.Linear(deform_cfg.d_model, 1).to(device), *gaps)
+    elif cfg.loss_mouth > 0 or cfg.audio_pretrain > 0:
+        log.info("no audio token: loss.mouth and audio_pretrain are off")
+    readout = mouth_term.readout if mouth_term is not None else None
+    opt = build_optimizer(model, cfg, readout)
     perceptual = perceptual_module(cfg, device)
     weights = cfg.loss_weights()
     augment = cfg.audio_augment()
@@ -281,13 +329,16 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     identity = run_identity(deform_cfg, cfg, head_path, features_path, train_idx)
     ckpt_path = Path(checkpoint) if checkpoint else Path(out_model).with_name("checkpoint.pt")
     state: dict[str, Any] = {"identity": identity, "step": 0, "lr_scale": 1.0, "elapsed": 0.0,
-                             "history": [], "skipped": [], "resumed_at": []}
-    resumed = try_resume(ckpt_path, identity, model, opt)
+                             "history": [], "skipped": [], "resumed_at": [], "audio_pretrain": None}
+    resumed = try_resume(ckpt_path, identity, model, opt, readout)
     if resumed is not None:
         for key in state:
             state[key] = resumed.get(key, state[key])
         state["resumed_at"] = list(state["resumed_at"]) + [state["step"]]
         log.info("resuming from %s at step %d", ckpt_path, state["step"])
+    elif mouth_term is not None and cfg.audio_pretrain > 0:
+        state["audio_pretrain"] = pretrain(encoder, mouth_term.readout, features, mouth_term.targets.numpy(),
+                                           mouth_term.usable.numpy(), train_idx, cfg.audio_pretrain, cfg.seed)
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, state["step"], cfg.iterations)
     # the loader gets its own generator so that it never draws from the global RNG (dropout's), which
@@ -309,7 +360,8 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
         if augment.active:  # its own generator per step: a resumed run draws the same as an unbroken one
             batch["audio"] = augment_audio(batch["audio"], augment,
                                            torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
-        parts = train_step(model, opt, batch_to(batch, device), cfg, weights, perceptual)
+        parts = train_step(model, opt, batch_to(batch, device), cfg, weights, perceptual,
+                           mouth_term if cfg.loss_mouth > 0 else None)
         if parts is not None:
             window.append(parts)
         else:
@@ -328,13 +380,13 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
             window = []
         if state["step"] % cfg.checkpoint_every == 0 and state["step"] < cfg.iterations:
             state["elapsed"] = elapsed0 + time.perf_counter() - seg_start
-            save_checkpoint(ckpt_path, model, opt, state)
+            save_checkpoint(ckpt_path, model, opt, state, readout)
         if stop_after is not None and state["step"] >= stop_after:
             break
     bar.close()
     state["elapsed"] = elapsed0 + time.perf_counter() - seg_start
     if state["step"] < cfg.iterations:  # stopped early on purpose: leave a checkpoint, no outputs
-        save_checkpoint(ckpt_path, model, opt, state)
+        save_checkpoint(ckpt_path, model, opt, state, readout)
         return state
     model.eval()
     summary = {
@@ -343,7 +395,8 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
         "size": cfg.size, "device": str(device), "skipped_steps": len(state["skipped"]),
         "skipped": state["skipped"],
         "resumed_at": state["resumed_at"], "final_lr_scale": state["lr_scale"],
-        "perceptual": perceptual is not None, "history": state["history"],
+        "perceptual": perceptual is not None, "audio_pretrain": state.get("audio_pretrain"),
+        "history": state["history"],
         "deform_config": deform_cfg.to_dict(), "train_config": asdict(cfg), **peak_memory_mb(device),
     }
     save(model, out_model, extra={"train_summary": {k: v for k, v in summary.items() if k != "history"}})

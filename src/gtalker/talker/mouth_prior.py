@@ -1,0 +1,84 @@
+"""The audio token's mouth read-out: the tracked inner-lip gap, predicted from the audio alone.
+
+Trained on images only, the deformation learns the mouth from whatever explains it first. On one voice
+that can be the voice's timbre or the pose, and the mouth then barely follows another voice. Two things
+anchor the audio token to the mouth instead (both from the training frames' own landmarks, so they hold on
+any footage):
+  - before the talker trains, `pretrain` fits the audio encoder and a linear read-out to the per-frame
+    inner-lip gap of the tracked landmarks (`lip_gap_targets`, standardised over the training frames);
+  - during training the same read-out stays a loss term (`loss.mouth`, `mouth_loss`).
+The read-out is a training-only module (it is in the checkpoint, not in the saved model).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gtalker.audio.windowing import windows_batch
+from gtalker.common import InputError
+from gtalker.face.landmarks import load_landmark_track
+from gtalker.metrics.landmarks import mouth_opening
+
+log = logging.getLogger("gtalker.talker")
+
+
+def lip_gap_targets(landmarks_path: str, n_frames: int, train_indices: list[int]
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per frame of the video: the inner-lip gap over the eye-corner distance, standardised over the
+    training frames -> (targets [N] float32, usable [N] bool: a detected or interpolated face); None when
+    the training frames' mouth never moves (nothing to learn from)."""
+    track = load_landmark_track(landmarks_path)
+    if len(track.lms) != n_frames:
+        raise InputError(f"{landmarks_path}: {len(track.lms)} frames of landmarks, the video has {n_frames}; "
+                         "rerun rule detect_landmarks")
+    gap = np.array([mouth_opening(lms) for lms in track.lms], dtype=np.float64)
+    usable = (np.asarray(track.valid) | np.asarray(track.interpolated)) & np.isfinite(gap)
+    train = np.asarray(train_indices)[usable[np.asarray(train_indices)]]
+    if len(train) < 2 or np.std(gap[train]) < 1e-6:
+        return None
+    z = (gap - gap[train].mean()) / gap[train].std()
+    return np.where(usable, z, 0.0).astype(np.float32), usable
+
+
+def mouth_loss(readout: nn.Module, token: Tensor, target: Tensor, usable: Tensor) -> Tensor:
+    """Mean squared error of the read-out of audio tokens [B,d] against standardised gaps [B] (usable only)."""
+    err = (readout(token).squeeze(-1) - target) ** 2
+    weight = usable.to(err.dtype)
+    return (err * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def pretrain(encoder: nn.Module, readout: nn.Module, features: np.ndarray, targets: np.ndarray,
+             usable: np.ndarray, train_indices: list[int], steps: int, seed: int, lr: float = 1e-3,
+             batch: int = 16, weight_decay: float = 1e-2) -> dict[str, float]:
+    """Fit encoder + read-out to the lip gaps of the training frames (windows cut per batch, so memory
+    does not grow with the video). Returns the read-out's correlation with the gaps before and after."""
+    frames = np.asarray(train_indices)[usable[np.asarray(train_indices)]]
+    device = next(encoder.parameters()).device
+
+    def predict(idx: np.ndarray) -> Tensor:
+        audio = torch.from_numpy(windows_batch(features, idx)).to(device)
+        return readout(encoder(audio)).squeeze(-1)
+
+    def corr() -> float:
+        with torch.no_grad():
+            pred = torch.cat([predict(frames[i:i + 256]) for i in range(0, len(frames), 256)]).cpu().numpy()
+        return float(np.corrcoef(pred, targets[frames])[0, 1]) if pred.std() > 0 else 0.0
+
+    before = corr()
+    gen = np.random.default_rng(seed)
+    params = list(encoder.parameters()) + list(readout.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        idx = gen.choice(frames, size=min(batch, len(frames)), replace=False)
+        loss = ((predict(idx) - torch.from_numpy(targets[idx]).to(device)) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    after = corr()
+    log.info("audio pre-training: %d steps on %d frames; read-out r with the tracked lip gap %.3f -> %.3f",
+             steps, len(frames), before, after)
+    return {"steps": steps, "frames": int(len(frames)), "r_before": before, "r_after": after}
