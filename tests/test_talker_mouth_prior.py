@@ -29,10 +29,12 @@ def test_targets_are_the_standardised_lip_gap_of_the_training_frames(tmp_path: P
     openings = np.array([0.0, 0.5, 1.0, 0.25, 2.0, 0.7])
     valid = np.array([True, True, True, True, True, False])
     write_track(tmp_path / "lms.npz", openings, valid)
-    z, usable = lip_gap_targets(  # type: ignore[misc]str(tmp_path / "lms.npz"), 6, [0, 1, 2, 5])
+    gaps = lip_gap_targets(str(tmp_path / "lms.npz"), 6, [0, 1, 2, 5])
+    assert gaps is not None
+    z, usable = gaps
     # gap / eye distance = opening * 10 / 40; standardised over the usable training frames 0, 1, 2
-    gaps = openings * 0.25
-    expected = (gaps - gaps[:3].mean()) / gaps[:3].std()
+    ratio = openings * 0.25
+    expected = (ratio - ratio[:3].mean()) / ratio[:3].std()
     assert usable.tolist() == valid.tolist()
     assert np.allclose(z[:5], expected[:5], atol=1e-5)
     assert z[5] == 0.0

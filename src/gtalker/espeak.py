@@ -86,6 +86,13 @@ def _library() -> tuple[ctypes.CDLL, bytes | None]:
                          "pip install espeakng-loader (make setup does), or apt-get install espeak-ng") from err
 
 
+def _seed(lib: ctypes.CDLL) -> None:
+    """Reset the noise of breathy variants (e.g. +f3) before each utterance: espeak-ng 1.52 draws it from
+    its own generator (espeak_ng_SetRandSeed), older versions from the C library's rand()."""
+    if hasattr(lib, "espeak_ng_SetRandSeed"):
+        lib.espeak_ng_SetRandSeed(ctypes.c_long(0))
+
+
 def _initialise(lib: ctypes.CDLL, data: bytes | None) -> int:
     """Initialise the library once per process; returns its sample rate. espeak-ng keeps state from one
     utterance to the next (its output depends a little on what it said before in the same process), so
@@ -128,6 +135,7 @@ def speak(text: str, voice: str = "en-us", rate_wpm: int | None = None, pitch: i
             raise InputError(f"espeak-ng has no voice '{voice}' (list them with: espeak-ng --voices)")
         lib.espeak_SetParameter(_PARAM_RATE, int(rate_wpm or 175), 0)
         lib.espeak_SetParameter(_PARAM_PITCH, int(50 if pitch is None else pitch), 0)
+        _seed(lib)
         status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, 0, None, None)
         lib.espeak_Synchronize()
     if status != 0 or not chunks:
