@@ -12,19 +12,20 @@ CORES ?= all
 
 setup: $(STAMP)
 
-# Optional system package: espeak-ng, for the espeak demo voice (demo.voice: espeak), the unseen-voice
-# benchmark and the tests that use them (they skip without it; the default demo does not need it).
-# `make sysdeps` installs it with apt-get where we are root or have sudo; elsewhere it says what to do.
+# Optional system package: pocketsphinx-testdata (public-domain human recordings), for the unseen-voice
+# benchmark and the tests that use them (they skip without it). espeak-ng needs no system package: it comes
+# with the espeakng-loader wheel. `make sysdeps` installs it with apt-get where we are root or have sudo;
+# elsewhere it says what to do.
 sysdeps:
-	@command -v espeak-ng >/dev/null || { \
+	@test -d /usr/share/pocketsphinx/test/data || { \
 	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	    echo "installing espeak-ng (apt-get)"; \
+	    echo "installing pocketsphinx-testdata (apt-get)"; \
 	    $$SUDO apt-get update -qq >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null; \
+	      apt-get install -y -qq --no-install-recommends pocketsphinx-testdata >/dev/null; \
 	  else \
-	    echo "espeak-ng is missing: install it (Debian/Ubuntu: apt-get install espeak-ng; macOS: brew" \
-	         "install espeak-ng); the default demo voice (formant) does not need it"; \
+	    echo "pocketsphinx-testdata is missing: install it (Debian/Ubuntu: apt-get install" \
+	         "pocketsphinx-testdata); only the unseen-voice benchmark and its tests need it"; \
 	  fi; }
 
 # The versions pinned in envs/*.yaml (torch aside: TORCH_SPEC) constrain the pip setup, so that the tests

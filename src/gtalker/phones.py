@@ -34,6 +34,7 @@ _ESPEAK_MID = set("eE@3o298")
 _ESPEAK_CLOSE = set("iIuUyY1")
 _ESPEAK_ROUNDED = set("oOuUyY0w29")
 _ESPEAK_SPREAD = set("iIeE")
+_ESPEAK_STRESS = "',%="  # stress marks espeak-ng 1.52 puts before a vowel's mnemonic in its events ('a, ,E)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def phone_class(name: str, alphabet: str = "espeak") -> str:
         return _ARPABET.get(base, "consonant")
     if alphabet != "espeak":
         raise ValueError(f"unknown phone alphabet '{alphabet}' (espeak or arpabet)")
+    name = name.lstrip(_ESPEAK_STRESS)
     if not name or name[0] in "_|":
         return "silence"
     if name.startswith("a#"):  # English unstressed 'a' (a schwa)
@@ -90,7 +92,8 @@ def phone_width(name: str, alphabet: str = "espeak") -> float:
     if alphabet == "arpabet":
         base = name.upper().rstrip("012")
         return 0.78 if base in _ARPABET_ROUNDED else 1.12 if base in _ARPABET_SPREAD else 1.0
-    return 0.78 if name[0] in _ESPEAK_ROUNDED else 1.12 if name[0] in _ESPEAK_SPREAD else 1.0
+    head = name.lstrip(_ESPEAK_STRESS)[0]
+    return 0.78 if head in _ESPEAK_ROUNDED else 1.12 if head in _ESPEAK_SPREAD else 1.0
 
 
 def per_frame_classes(phones: list[Phone], n_frames: int, fps: float) -> np.ndarray:
