@@ -66,19 +66,24 @@ def pretrain(encoder: nn.Module, readout: nn.Module, features: np.ndarray, targe
     def corr() -> float:
         with torch.no_grad():
             pred = torch.cat([predict(frames[i:i + 256]) for i in range(0, len(frames), 256)]).cpu().numpy()
-        return float(np.corrcoef(pred, targets[frames])[0, 1]) if pred.std() > 0 else 0.0
+        ok = np.isfinite(pred)
+        return float(np.corrcoef(pred[ok], targets[frames][ok])[0, 1]) if pred[ok].std() > 0 else 0.0
 
     before = corr()
     gen = np.random.default_rng(seed)
     params = list(encoder.parameters()) + list(readout.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    skipped = 0
     for _ in range(steps):
         idx = gen.choice(frames, size=min(batch, len(frames)), replace=False)
         loss = ((predict(idx) - torch.from_numpy(targets[idx]).to(device)) ** 2).mean()
         opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):  # a corrupt feature window: no update (training skips it likewise)
+            skipped += 1
+            continue
         loss.backward()
         opt.step()
     after = corr()
-    log.info("audio pre-training: %d steps on %d frames; read-out r with the tracked lip gap %.3f -> %.3f",
-             steps, len(frames), before, after)
-    return {"steps": steps, "frames": int(len(frames)), "r_before": before, "r_after": after}
+    log.info("audio pre-training: %d steps on %d frames (%d skipped: non-finite); read-out r with the tracked "
+             "lip gap %.3f -> %.3f", steps, len(frames), skipped, before, after)
+    return {"steps": steps, "skipped": skipped, "frames": int(len(frames)), "r_before": before, "r_after": after}

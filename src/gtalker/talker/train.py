@@ -44,7 +44,7 @@ class TrainConfig:
     """Optimisation settings of the deformation stage (the non-architecture keys of `talker:`)."""
 
     size: int = 128
-    iterations: int = 300
+    iterations: int = 600
     batch_size: int = 4
     lr: float = 1e-3
     lr_final: float = 5e-4
