@@ -40,11 +40,10 @@ def main() -> int:
     from gtalker.align import align_phones
     from gtalker.audio.adapt import match_feature_stats
     from gtalker.audio.features import FeatureConfig, extract_features, frames_for_duration
-    from gtalker.audio.windowing import windows_batch
     from gtalker.io.audio import load_audio
     from gtalker.metrics.lipsync import energy_envelope, pearson
     from gtalker.metrics.phoneclass import closure_accuracy
-    from gtalker.talker.mouth_prior import lip_gap_targets, pretrain
+    from gtalker.talker.mouth_prior import lip_gap_targets, predict_gaps, pretrain, usable_frames
     from gtalker.talker.tokens import AudioEncoder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,11 +76,11 @@ def main() -> int:
     for steps, decay, seed in SETTINGS:
         torch.manual_seed(seed)
         encoder, readout = AudioEncoder(feats.shape[2], 64), torch.nn.Linear(64, 1)
-        fit = pretrain(encoder, readout, feats, targets, usable, split["train"], steps, seed, weight_decay=decay)
+        fit = pretrain(encoder, readout, feats, targets, usable_frames(usable, split["train"]), steps, seed,
+                       weight_decay=decay)
 
         def predict(f: np.ndarray, n: int) -> np.ndarray:
-            with torch.no_grad():
-                return readout(encoder(torch.from_numpy(windows_batch(f, np.arange(n))))).squeeze(-1).numpy()
+            return predict_gaps(encoder, readout, f, np.arange(n))
 
         own_sd = float(predict(*own).std())
         energy_r, hits, pairs, spread = [], 0.0, 0, []

@@ -32,7 +32,7 @@ from gtalker.imaging import psnr
 from gtalker.talker.augment import AudioAugment, augment_audio
 from gtalker.talker.losses import talker_loss
 from gtalker.talker.model import Conditions, TalkingHead, save
-from gtalker.talker.mouth_prior import lip_gap_targets, mouth_loss, pretrain
+from gtalker.talker.mouth_prior import MouthTerm, pretrain, usable_frames
 
 log = logging.getLogger("gtalker.talker")
 
@@ -241,7 +241,7 @@ def train_step(model: TalkingHead, opt: torch.optim.Optimizer, batch: dict[str, 
     target = batch["image"].float()
     loss, parts = talker_loss(pred, target, batch["lip_box"], weights, perceptual)
     if mouth is not None:
-        term = mouth.loss(model, cond.audio, batch["index"])
+        term = mouth.loss(cond.audio, batch["index"])
         loss = loss + weights["mouth"] * term
         parts["mouth"] = float(term.detach())
     opt.zero_grad(set_to_none=True)
@@ -255,20 +255,6 @@ def train_step(model: TalkingHead, opt: torch.optim.Optimizer, batch: dict[str, 
         return None
     opt.step()
     return {**parts, "loss": float(loss.detach()), "psnr": float(psnr(pred.detach(), target))}
-
-
-class MouthTerm:
-    """The mouth read-out term of a training run: read-out, per-frame standardised lip gaps, usable mask."""
-
-    def __init__(self, readout: torch.nn.Module, targets: np.ndarray, usable: np.ndarray) -> None:
-        self.readout = readout
-        self.targets, self.usable = torch.from_numpy(targets), torch.from_numpy(usable)
-
-    def loss(self, model: TalkingHead, audio: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        idx = index.long().cpu()
-        device = audio.device
-        return mouth_loss(self.readout, model.deform.deformer.tokens.audio(audio),
-                          self.targets[idx].to(device), self.usable[idx].to(device))
 
 
 def audio_encoder(model: TalkingHead) -> torch.nn.Module | None:
@@ -306,18 +292,10 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
     if view is not None:
         view.fit_stats(torch.as_tensor(np.stack([dataset.camera(i)[1] for i in train_idx])))
     model.to(device)
-    encoder = audio_encoder(model)
-    mouth_term: MouthTerm | None = None
-    if encoder is not None and (cfg.loss_mouth > 0 or cfg.audio_pretrain > 0):
-        landmarks = Path(dataset_dir) / "face" / "landmarks.npz"
-        gaps = lip_gap_targets(str(landmarks), int(features.shape[0]), train_idx)
-        if gaps is None:
-            log.warning("%s: the mouth never moves in the training frames; loss.mouth and audio_pretrain "
-                        "are off for this run", landmarks)
-        else:
-            mouth_term = MouthTerm(torch.nn.Linear(deform_cfg.d_model, 1).to(device), *gaps)
-    elif cfg.loss_mouth > 0 or cfg.audio_pretrain > 0:
-        log.info("no audio token: loss.mouth and audio_pretrain are off")
+    mouth_term = None
+    if cfg.loss_mouth > 0 or cfg.audio_pretrain > 0:
+        mouth_term = MouthTerm.for_run(audio_encoder(model), str(Path(dataset_dir) / "face" / "landmarks.npz"),
+                                       int(features.shape[0]), train_idx, deform_cfg.d_model, device)
     readout = mouth_term.readout if mouth_term is not None else None
     opt = build_optimizer(model, cfg, readout)
     perceptual = perceptual_module(cfg, device)
@@ -337,8 +315,8 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
         state["resumed_at"] = list(state["resumed_at"]) + [state["step"]]
         log.info("resuming from %s at step %d", ckpt_path, state["step"])
     elif mouth_term is not None and cfg.audio_pretrain > 0:
-        state["audio_pretrain"] = pretrain(encoder, mouth_term.readout, features, mouth_term.targets.numpy(),
-                                           mouth_term.usable.numpy(), train_idx, cfg.audio_pretrain, cfg.seed)
+        state["audio_pretrain"] = pretrain(mouth_term.encoder, mouth_term.readout, features, mouth_term.targets,
+                                           usable_frames(mouth_term.usable, train_idx), cfg.audio_pretrain, cfg.seed)
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, state["step"], cfg.iterations)
     # the loader gets its own generator so that it never draws from the global RNG (dropout's), which
@@ -395,7 +373,7 @@ def train(dataset_dir: str, head_path: str, features_path: str, split_path: str,
         "size": cfg.size, "device": str(device), "skipped_steps": len(state["skipped"]),
         "skipped": state["skipped"],
         "resumed_at": state["resumed_at"], "final_lr_scale": state["lr_scale"],
-        "perceptual": perceptual is not None, "audio_pretrain": state.get("audio_pretrain"),
+        "perceptual": perceptual is not None, "audio_pretrain": state["audio_pretrain"],
         "history": state["history"],
         "deform_config": deform_cfg.to_dict(), "train_config": asdict(cfg), **peak_memory_mb(device),
     }
