@@ -174,7 +174,7 @@ def talker_model(args) -> TalkingHead:
     pts = head_scene(args.gaussians, seed=0)
     head = CanonicalHead.from_points(pts["means"], pts["colors"], triplane=True)
     head.gaussians.active_sh_degree = 3
-    cfg = DeformConfig(audio_channels=args.audio_channels)
+    cfg = DeformConfig(audio_channels=args.audio_channels, mode=args.mode, rank=args.rank)
     return TalkingHead(head, cfg)
 
 
@@ -314,6 +314,8 @@ def main() -> None:
     p.add_argument("--render-size", type=int, default=512)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--audio-channels", type=int, default=32)
+    p.add_argument("--mode", default="attention", help="talker deformation: attention | lowrank")
+    p.add_argument("--rank", type=int, default=8, help="lowrank: basis vectors per Gaussian")
     p.add_argument("--backends", nargs="+", default=["torch", "numba"],
                    help="CPU rasteriser backends to profile one after the other in this run (torch, numba)")
     p.add_argument("--threads", type=int, default=2)

@@ -6,19 +6,21 @@
 What is rendered is the default val render: size --size (512), the head rasterised at the model's
 training size and upsampled (render.raster_size: train), train_filter on, backend auto. Configurations:
 
-- baseline: TalkingHead.fast_render off, batch 1, numba's 16 px tiles (the render path as it was: frame
-  by frame, nothing kept between frames, F.interpolate);
+- torch: the render path when issue 15 was filed: the torch tile rasteriser, TalkingHead.fast_render
+  off, batch 1 (frame by frame, nothing kept between frames, F.interpolate);
+- baseline: the same path with numba's 16 px tiles;
 - fast_b<B>: fast_render on (frame-independent query projections kept, the batch's heads rasterised in
   one call, upsampled by two matrix products) and numba's INFERENCE_TILE px tiles, B frames per call;
 - fast_b1_tile16: the same at batch 1 with 16 px tiles (the share of the smaller tiles);
-- lowrank_b<B>: the same canonical head with a low-rank deformation (talker.mode: lowrank, rank 8;
-  untrained, which costs the same) through the fast path.
+- lowrank_b<B>: for an attention model, the same canonical head with a low-rank deformation
+  (talker.mode: lowrank, rank 8; untrained, which costs the same) through the fast path.
 
 The configurations alternate within every repeat (the machine may be shared; only ratios within one run
 mean much); each figure is the median over repeats of wall (and process CPU) milliseconds per frame,
 model work only: the frames' conditions, cameras and backgrounds are loaded before timing. Agreement:
 baseline against fast images (max |diff| in float and in 8-bit levels, PSNR of each against the
-recorded frames and their difference). Stage split of one frame of the fast path at batch 1.
+recorded frames and their difference), and every configuration's PSNR against the recorded frames
+minus the torch render's. Stage split of one frame of the fast path at batch 1.
 """
 
 from __future__ import annotations
@@ -67,14 +69,15 @@ def load_frames(dataset_dir: str, split: str, features: str, n: int, size: int) 
             "image": torch.stack([torch.as_tensor(it["image"]) for it in items]).float()}
 
 
-def render_all(model: TalkingHead, frames: dict[str, Any], batch: int, size: int, inner: int) -> torch.Tensor:
+def render_all(model: TalkingHead, frames: dict[str, Any], batch: int, size: int, inner: int,
+               backend: str = "auto") -> torch.Tensor:
     """Every frame rendered, `batch` frames per call, as the val render does it."""
     out = []
     with torch.no_grad():
         for s in range(0, len(frames["indices"]), batch):
             sl = slice(s, s + batch)
             cond = Conditions(frames["audio"][sl], frames["blink"][sl], frames["viewmat"][sl])
-            img, _ = model.render_batch(cond, frames["K"][sl], size, size, frames["background"][sl], "auto",
+            img, _ = model.render_batch(cond, frames["K"][sl], size, size, frames["background"][sl], backend,
                                         filter_size=model.train_size, inner_size=inner)
             out.append(img)
     return torch.cat(out)
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="results/demo/base/talker/model.pt")
     p.add_argument("--dataset-dir", default="results/demo")
     p.add_argument("--split", default=None, help="default: <dataset-dir>/split.json")
-    p.add_argument("--features", default=None, help="default: <dataset-dir>/audio/features_mel.npy")
+    p.add_argument("--features", default=None, help="default: <dataset-dir>/audio/features_melnorm.npy")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
@@ -118,17 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     split = args.split or str(Path(args.dataset_dir) / "split.json")
-    features = args.features or str(Path(args.dataset_dir) / "audio" / "features_mel.npy")
+    features = args.features or str(Path(args.dataset_dir) / "audio" / "features_melnorm.npy")
     model = load(args.model).eval()
     frames = load_frames(args.dataset_dir, split, features, args.frames, args.size)
     inner = model.train_size if model.train_size and model.train_size < args.size else None
     lowrank = TalkingHead(model.canonical, DeformConfig(mode="lowrank", rank=8, audio_channels=model.cfg.audio_channels,
                                                         tokens=model.cfg.tokens), train_size=model.train_size).eval()
     small, old = numba_tiles.INFERENCE_TILE, numba_tiles.TILE
-    configs: dict[str, tuple[TalkingHead, bool, int, int]] = {"baseline": (model, False, 1, old)}
-    configs.update({f"fast_b{b}": (model, True, b, small) for b in args.batches})
-    configs["fast_b1_tile16"] = (model, True, 1, old)
-    configs.update({f"lowrank_b{b}": (lowrank, True, b, small) for b in args.batches})
+    configs: dict[str, tuple[TalkingHead, bool, int, int, str]] = {"torch": (model, False, 1, old, "torch"),
+                                                                   "baseline": (model, False, 1, old, "auto")}
+    configs.update({f"fast_b{b}": (model, True, b, small, "auto") for b in args.batches})
+    configs["fast_b1_tile16"] = (model, True, 1, old, "auto")
+    if model.cfg.mode != "lowrank":
+        configs.update({f"lowrank_b{b}": (lowrank, True, b, small, "auto") for b in args.batches})
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "load_average_start": list(os.getloadavg())},
@@ -141,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     names = list(configs)
     for r in range(args.repeats + 1):
         for name in (names if r % 2 == 0 else names[::-1]):
-            m, fast, batch, tile = configs[name]
+            m, fast, batch, tile, backend = configs[name]
             m.fast_render = fast
             numba_tiles.INFERENCE_TILE = tile  # the tile side numba uses without gradients
             t0, c0 = time.perf_counter(), time.process_time()
-            img = render_all(m, frames, batch, args.size, inner)
+            img = render_all(m, frames, batch, args.size, inner, backend)
             w, c = time.perf_counter() - t0, time.process_time() - c0
             if r == 0:
                 images[name] = img  # the first repeat warms up (numba loads its kernels)
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     target = frames["image"]
     agreement = {}
     for name in names:
-        if name == "baseline" or name.startswith("lowrank"):
+        if name in ("baseline", "torch") or name.startswith("lowrank"):
             continue
         a, b = images["baseline"], images[name]
         levels = np.abs(np.stack([to_uint8(x) for x in a]).astype(np.int16)
@@ -179,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         agreement[name]["psnr_difference_db"] = round(agreement[name]["psnr_recorded_fast_db"]
                                                       - agreement[name]["psnr_recorded_baseline_db"], 4)
     result["agreement"] = agreement
+    torch_psnr = psnr(images["torch"], target)
+    result["psnr_vs_torch_render_db"] = {name: round(psnr(images[name], target) - torch_psnr, 4) for name in names
+                                         if not name.startswith("lowrank")}
     result["fast_stages_ms_batch1"] = stage_split(model, frames, args.size, inner, max(1, args.repeats // 2))
     result["machine"]["load_average_end"] = list(os.getloadavg())
     write_json(args.out, result)
@@ -186,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:12s} {f['ms_per_frame']:8.1f} ms/frame  {f['fps']:6.1f} FPS  x{f['speedup_vs_baseline']:.2f} "
               f"(CPU time x{f['cpu_speedup_vs_baseline']:.2f})")
     print(f"agreement: {agreement}")
+    print(f"PSNR against the recorded frames minus the torch render's: {result['psnr_vs_torch_render_db']}")
     print(f"fast path stages (batch 1): {result['fast_stages_ms_batch1']}")
     print(f"load average {result['machine']['load_average_start']} -> {result['machine']['load_average_end']}; "
           f"wrote {args.out}")

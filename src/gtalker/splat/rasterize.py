@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gtalker.splat.geometry import camera_center, project
+from gtalker.splat.geometry import Projection, camera_center, project
 from gtalker.splat.sh import eval_sh
 
 BACKENDS = ("auto", "torch", "numba", "reference", "gsplat", "inria")
@@ -85,6 +85,21 @@ def _background(background: Tensor | None, like: Tensor, width: int, height: int
     return bg
 
 
+def _project_shade(name: str, means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
+                   sh_degree: int | None, K: Tensor, viewmat: Tensor, width: int, height: int, near: float
+                   ) -> tuple[Projection, Tensor]:
+    """Screen-space Gaussians and their RGB: for numba with SH on float32 CPU tensors one compiled pass
+    (backends.numba_project), else geometry.project and sh.eval_sh (the same maths)."""
+    if name == "numba" and sh_degree is not None and means.dtype == torch.float32 and means.device.type == "cpu":
+        from gtalker.splat.backends import numba_project
+
+        return numba_project.project_shade(means, quats, scales, opacities, colors, sh_degree, K, viewmat,
+                                           width, height, near)
+    proj = project(means, quats, scales, opacities, K, viewmat, width, height, near=near)
+    rgb = eval_sh(sh_degree, colors, means - camera_center(viewmat)) if sh_degree is not None else colors
+    return proj, rgb
+
+
 def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
               K: Tensor, viewmat: Tensor, width: int, height: int, background: Tensor | None = None,
               sh_degree: int | None = None, backend: str = "auto", near: float = 0.01) -> RenderOutput:
@@ -107,15 +122,11 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
     else:
         from gtalker.splat.backends import reference, torch_tiles
 
-        proj = project(means, quats, scales, opacities, K, viewmat, width, height, near=near)
+        proj, rgb = _project_shade(name, means, quats, scales, opacities, colors, sh_degree, K, viewmat,
+                                   width, height, near)
         means2d, radii = proj.means2d, proj.radii
         if means2d.requires_grad:
             means2d.retain_grad()
-        if sh_degree is not None:
-            dirs = means - camera_center(viewmat)
-            rgb = eval_sh(sh_degree, colors, dirs)
-        else:
-            rgb = colors
         if name == "numba":
             from gtalker.splat.backends import numba_tiles as impl
         else:
@@ -164,8 +175,9 @@ def rasterize_batch(means: Tensor, quats: Tensor, scales: Tensor, opacities: Ten
         _check_inputs(m, q, s, o, c, K[b], viewmat[b], sh_degree)
         Kb = K[b].to(device=m.device, dtype=m.dtype)
         Vb = viewmat[b].to(device=m.device, dtype=m.dtype)
-        projs.append(project(m, q, s, o, Kb, Vb, width, height, near=near))
-        rgbs.append(eval_sh(sh_degree, c, m - camera_center(Vb)) if sh_degree is not None else c)
+        proj, rgb = _project_shade(name, m, q, s, o, c, sh_degree, Kb, Vb, width, height, near)
+        projs.append(proj)
+        rgbs.append(rgb)
         opas.append(o)
     means2d = torch.stack([p.means2d for p in projs])
     if means2d.requires_grad:
