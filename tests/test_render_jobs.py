@@ -32,7 +32,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("render")
     write_talking_dataset(root, n_frames=24, n_val=6, size=32, n_gaussians=300)
     out = root / "talker"
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
                                   "head_hidden": 16})
     train(**train_args(root, out), deform_cfg=cfg,
           cfg=TrainConfig(size=32, iterations=4, batch_size=2, workers=0, log_every=2), device=CPU)
@@ -152,7 +152,7 @@ def test_upsampled_head_keeps_the_background_sharp(tmp_path: Path) -> None:
     from gtalker.audio.windowing import windows
 
     write_talking_dataset(tmp_path, n_frames=10, n_val=2, size=32, n_gaussians=300, distance=0.9)
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32})
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32})
     cfg.audio_channels = 4
     model = TalkingHead(CanonicalHead.load(tmp_path / "canonical/head.pt"), cfg, train_size=32).eval()
     val = [8, 9]

@@ -82,7 +82,7 @@ def test_training_with_augmentation_changes_the_model_and_resumes_exactly(tmp_pa
 
     data = tmp_path / "data"
     write_talking_dataset(data, n_frames=16, n_val=4, size=32, n_gaussians=200)
-    deform = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
+    deform = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
                                      "head_hidden": 16})
     base = dict(size=32, iterations=6, batch_size=2, workers=0, checkpoint_every=2, log_every=2)
     aug = dict(augment_warp=0.2, augment_tempo=0.2, augment_noise=0.05)

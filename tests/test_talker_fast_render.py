@@ -24,18 +24,23 @@ def test_upsample_is_interpolate_bicubic_to_float_rounding(n_in: int, n_out: int
     assert torch.allclose(bicubic_matrix(n_in, n_out).sum(1), torch.ones(n_out), atol=1e-6)  # partition of unity
 
 
-def test_composite_takes_every_background_shape() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("n_in,n_out", [(8, 16), (64, 256), (37, 100)])
+def test_composite_takes_every_background_shape(compiled: bool, n_in: int, n_out: int) -> None:
+    """Both the compiled kernel (4 taps per axis) and the matrix products equal upsample + clamp + over."""
     g = torch.Generator().manual_seed(0)
-    color, alpha = torch.rand(2, 8, 8, 3, generator=g), torch.rand(2, 8, 8, 1, generator=g)
-    bg = torch.rand(2, 16, 16, 3, generator=g)
-    up = upsample(torch.cat([color, alpha], -1), 16, 16).clamp(0, 1)
-    want = up[..., :3] + (1 - up[..., 3:]) * bg
-    assert torch.allclose(composite_upsampled(color, alpha, 16, bg), want, atol=1e-6)
-    assert torch.allclose(composite_upsampled(color, alpha, 16, bg[0])[1], up[1, ..., :3] + (1 - up[1, ..., 3:]) * bg[0],
-                          atol=1e-6)
+    color, alpha = torch.rand(2, n_in, n_in, 3, generator=g), torch.rand(2, n_in, n_in, 1, generator=g)
+    bg = torch.rand(2, n_out, n_out, 3, generator=g)
+    up = upsample(torch.cat([color, alpha], -1), n_out, n_out).clamp(0, 1)
+
+    def composite(background):  # noqa: ANN001, ANN202
+        return composite_upsampled(color, alpha, n_out, background, compiled=compiled)
+
+    assert torch.allclose(composite(bg), up[..., :3] + (1 - up[..., 3:]) * bg, atol=2e-6)
+    assert torch.allclose(composite(bg[0])[1], up[1, ..., :3] + (1 - up[1, ..., 3:]) * bg[0], atol=2e-6)
     grey = torch.tensor([0.2, 0.5, 0.7])
-    assert torch.allclose(composite_upsampled(color, alpha, 16, grey), up[..., :3] + (1 - up[..., 3:]) * grey, atol=1e-6)
-    assert torch.allclose(composite_upsampled(color, alpha, 16, None), up[..., :3], atol=1e-6)
+    assert torch.allclose(composite(grey), up[..., :3] + (1 - up[..., 3:]) * grey, atol=2e-6)
+    assert torch.allclose(composite(None), up[..., :3], atol=2e-6)
 
 
 def small_model(mode: str = "attention") -> TalkingHead:

@@ -19,7 +19,7 @@ def conditions(batch: int, channels: int = 5) -> tuple[torch.Tensor, torch.Tenso
 
 
 def make(**overrides) -> DeformationModel:
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "attributes": ["xyz", "opacity"],
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 1, "attributes": ["xyz", "opacity"],
                                   **overrides})
     cfg.audio_channels = 5
     cfg.feature_dim = feature_dim(cfg.query, 0, cfg.posenc_freqs)
@@ -145,7 +145,7 @@ def test_a_model_saved_before_newer_buffers_still_loads(tmp_path) -> None:  # no
     from gtalker.splat.gaussians import GaussianModel
     from gtalker.talker.model import TalkingHead, load, save
 
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2})
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2})
     cfg.audio_channels = 5
     model = TalkingHead(CanonicalHead(GaussianModel(5, max_sh_degree=0), None), cfg)
     save(model, tmp_path / "model.pt")

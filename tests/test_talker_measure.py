@@ -51,7 +51,7 @@ def test_lip_box_change_is_zero_for_identical_conditions_and_not_for_other_audio
     with torch.no_grad():
         g.means.copy_(torch.randn(200, 3) * 0.05)
         g.log_scales.fill_(-4.0)
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2,
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2,
                                   "head_hidden": 8, "attributes": ["sh"]})
     cfg.audio_channels = 4
     model = TalkingHead(CanonicalHead(g, None), cfg).eval()

@@ -76,7 +76,7 @@ def test_pretraining_learns_the_gap_from_the_audio() -> None:
 def test_training_with_the_read_out_resumes_exactly(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_talking_dataset(root, n_frames=24, n_val=6, size=32, n_gaussians=300)
-    deform = {"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32, "head_hidden": 16}
+    deform = {"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32, "head_hidden": 16}
     cfg = dict(size=32, iterations=6, batch_size=2, workers=0, checkpoint_every=2, log_every=2,
                audio_pretrain=40, loss_mouth=0.5)
     whole = train(**train_args(root, tmp_path / "a"), deform_cfg=DeformConfig.from_dict(deform),

@@ -84,7 +84,7 @@ def test_attention_shared_queries_equal_batched_queries() -> None:
 
 
 def make_deform(**overrides) -> DeformationModel:
-    cfg = DeformConfig.from_dict({"dropout": 0.0, "query": "posenc", "posenc_freqs": 2, **overrides})
+    cfg = DeformConfig.from_dict({"mode": "attention", "dropout": 0.0, "query": "posenc", "posenc_freqs": 2, **overrides})
     cfg.audio_channels = 5
     cfg.feature_dim = feature_dim(cfg.query, 8, cfg.posenc_freqs)
     return DeformationModel(cfg, SHAPES, center=torch.zeros(3), extent=2.0)
@@ -133,9 +133,9 @@ def test_config_errors_name_the_key() -> None:
     with pytest.raises(InputError, match="talker.mode"):
         DeformConfig.from_dict({"mode": "lowrank-typo"})
     with pytest.raises(InputError, match="talker.tokens"):
-        DeformConfig.from_dict({"tokens": ["audio", "pitch"]})
+        DeformConfig.from_dict({"mode": "attention", "tokens": ["audio", "pitch"]})
     with pytest.raises(InputError, match="talker.d_model"):
-        DeformConfig.from_dict({"d_model": 63, "heads": 2})
+        DeformConfig.from_dict({"mode": "attention", "d_model": 63, "heads": 2})
     with pytest.raises(InputError, match="tri-plane"):
         make_deform(query="triplane").query_features(None, torch.zeros(2, 3))
 

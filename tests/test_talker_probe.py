@@ -132,7 +132,7 @@ def test_attention_statistics_on_a_constructed_map() -> None:
 def test_the_disentangling_variant_has_zero_eye_and_view_jacobian_in_the_mouth() -> None:
     torch.manual_seed(0)
     g = GaussianModel(12, max_sh_degree=0)
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2,
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 1, "d_model": 8, "heads": 2,
                                   "ffn_dim": 16, "head_hidden": 8, "mouth_tokens": ["audio", "null"]})
     cfg.audio_channels = 3
     model = TalkingHead(CanonicalHead(g, None), cfg)
@@ -151,6 +151,6 @@ def test_mouth_tokens_must_be_tokens_of_the_attention_mode() -> None:
     from gtalker.common import InputError
 
     with pytest.raises(InputError, match="mouth_tokens"):
-        DeformConfig.from_dict({"tokens": ["audio", "eye"], "mouth_tokens": ["null"]})
+        DeformConfig.from_dict({"mode": "attention", "tokens": ["audio", "eye"], "mouth_tokens": ["null"]})
     with pytest.raises(InputError, match="mouth_tokens"):
         DeformConfig.from_dict({"mode": "lowrank", "mouth_tokens": ["audio"]})

@@ -33,7 +33,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
     root = tmp_path_factory.mktemp("sync")
     facts = write_talking_dataset(root, n_frames=120, n_val=40, size=SIZE, n_gaussians=1000, seed=0)
     out = root / "talker"
-    train(**train_args(root, out), deform_cfg=DeformConfig.from_dict({"query": "posenc"}),
+    train(**train_args(root, out), deform_cfg=DeformConfig.from_dict({"mode": "attention", "query": "posenc"}),
           cfg=TrainConfig(size=SIZE, iterations=300, batch_size=4, workers=0, log_every=25), device=CPU)
     return root, facts, out / "model.pt"
 

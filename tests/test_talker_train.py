@@ -31,7 +31,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def deform_cfg() -> DeformConfig:
     # dropout on, so that resuming must also restore the random state
-    return DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
+    return DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
                                    "head_hidden": 16, "dropout": 0.2})
 
 
@@ -165,7 +165,7 @@ def test_lowrank_mode_trains_through_the_same_loop(dataset: Path, tmp_path: Path
 
 
 def test_mouth_tokens_variant_marks_the_mouth_and_saves_the_mask(dataset: Path, tmp_path: Path) -> None:
-    cfg = DeformConfig.from_dict({"query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
+    cfg = DeformConfig.from_dict({"mode": "attention", "query": "posenc", "posenc_freqs": 2, "d_model": 16, "ffn_dim": 32,
                                   "head_hidden": 16, "mouth_tokens": ["audio", "null"]})
     train(**train_args(dataset, tmp_path), deform_cfg=cfg, cfg=train_cfg(iterations=1, checkpoint_every=10),
           device=torch.device("cpu"))

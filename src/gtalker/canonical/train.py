@@ -47,7 +47,7 @@ class CanonicalConfig:
     """Every setting of the canonical stage (config.yaml `canonical:`, nested keys joined by '_')."""
 
     iterations: int = 1500
-    resolution: int = 128
+    resolution: int = 256
     init: str = "mesh"
     sh_degree: int = 3
     sh_increase_every: int = 250

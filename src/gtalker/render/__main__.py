@@ -27,7 +27,7 @@ class RenderConfig:
     field is a flag of every job."""
 
     size: int | None = None         # output resolution (square); None = the frames' (preprocess.size)
-    batch: int = 1                  # frames per rasterisation batch
+    batch: int = 4                  # frames per rasterisation batch
     warmup: int = 2                 # val: batches left out of the timing
     pose_source: str = "val"        # custom: poses/blinks from the val or train passage, looped
     attention_size: int = 192       # attention: output resolution

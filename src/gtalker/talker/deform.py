@@ -38,7 +38,7 @@ QUERY_KINDS = ("triplane", "posenc", "both")
 class DeformConfig:
     """Everything an ablation of the deformation stage switches (the talker config section)."""
 
-    mode: str = "attention"
+    mode: str = "lowrank"
     tokens: tuple[str, ...] = ("audio", "eye", "view", "null")
     d_model: int = 64
     heads: int = 2

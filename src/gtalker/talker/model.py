@@ -113,7 +113,8 @@ class TalkingHead(nn.Module):
         raw, query = self.canonical_inputs()
         offsets, attn = self.deform(query, cond.audio, cond.blink, cond.viewmat)
         # non-finite offsets may vanish from the image (the rasteriser culls NaN Gaussians): record them
-        self.offsets_finite = all(bool(torch.isfinite(v).all()) for v in offsets.values())
+        # (a sum is finite only if every term is: one reduction per attribute, no mask)
+        self.offsets_finite = all(bool(torch.isfinite(v.detach().sum())) for v in offsets.values())
         frames = []
         for b in range(cond.audio.shape[0]):
             moved = {k: (v + offsets[k][b] if k in offsets else v) for k, v in raw.items()}

@@ -43,7 +43,7 @@ FIELDS = ("image", "background", "K", "viewmat", "lip_box", "audio", "blink")
 class TrainConfig:
     """Optimisation settings of the deformation stage (the non-architecture keys of `talker:`)."""
 
-    size: int = 128
+    size: int = 256
     iterations: int = 600
     batch_size: int = 4
     lr: float = 1e-3
