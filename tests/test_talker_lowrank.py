@@ -33,7 +33,14 @@ def test_lowrank_offsets_lie_in_each_gaussians_span_of_rank_vectors() -> None:
     assert isinstance(deformer, LowRankDeformer)
     torch.nn.init.normal_(deformer.basis_net.net[2].weight)   # a trained-looking basis
     feats = model.query_features(None, torch.randn(6, 3))
-    offsets, attn = model(feats, *conditions(5))
+    assert model(feats, *conditions(5))[1] is None  # training: no attention map (its shares need the basis)
+    model.eval()
+    offsets, attn = model(feats, *conditions(5))   # with autograd: the code mixes the last layer's weights
+    with torch.no_grad():                           # rendering: the kept basis, mixed per frame
+        kept, kept_attn = model(feats, *conditions(5))
+    for name in offsets:
+        assert torch.allclose(offsets[name], kept[name], atol=1e-5), name
+    assert torch.allclose(attn, kept_attn)
     assert offsets["means"].shape == (5, 6, 3) and offsets["opacity_logits"].shape == (5, 6)
     assert attn.shape == (5, 6, 4) and torch.allclose(attn.sum(-1), torch.ones(5, 6))
     flat = torch.cat([offsets["means"], offsets["opacity_logits"][..., None]], -1)   # [B,N,4]

@@ -39,6 +39,18 @@ def _taps(x, size):  # pragma: no cover - compiled
     return i0, pos - i0, slope
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bilinear(pts, n, p, axes, size):  # pragma: no cover - compiled
+    """Tap indices (x0, x1, y0, y1) and weights (w00, w01, w10, w11; rows y, columns x) of point n on
+    plane p; a tap past the last row or column gets weight 0."""
+    x0, fx, _ = _taps(pts[n, axes[p, 0]], size)
+    y0, fy, _ = _taps(pts[n, axes[p, 1]], size)
+    x1, y1 = min(x0 + 1, size - 1), min(y0 + 1, size - 1)
+    wx1 = fx if x0 + 1 < size else 0.0
+    wy1 = fy if y0 + 1 < size else 0.0
+    return x0, x1, y0, y1, (1.0 - fx) * (1.0 - fy), wx1 * (1.0 - fy), (1.0 - fx) * wy1, wx1 * wy1
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _forward(planes, pts, axes, samples, out):  # pragma: no cover - compiled
     """planes [3,R,R,C] channels last; pts [N,3] -> samples [3,N,C] per plane, out [N,C] their product."""
@@ -47,13 +59,7 @@ def _forward(planes, pts, axes, samples, out):  # pragma: no cover - compiled
         for c in range(chans):
             out[n, c] = 1.0
         for p in range(3):
-            x0, fx, _ = _taps(pts[n, axes[p, 0]], size)
-            y0, fy, _ = _taps(pts[n, axes[p, 1]], size)
-            x1, y1 = min(x0 + 1, size - 1), min(y0 + 1, size - 1)
-            wx1 = fx if x0 + 1 < size else 0.0
-            wy1 = fy if y0 + 1 < size else 0.0
-            w00, w01 = (1.0 - fx) * (1.0 - fy), wx1 * (1.0 - fy)
-            w10, w11 = (1.0 - fx) * wy1, wx1 * wy1
+            x0, x1, y0, y1, w00, w01, w10, w11 = _bilinear(pts, n, p, axes, size)
             for c in range(chans):
                 v = (w00 * planes[p, y0, x0, c] + w01 * planes[p, y0, x1, c]
                      + w10 * planes[p, y1, x0, c] + w11 * planes[p, y1, x1, c])
@@ -70,13 +76,7 @@ def _backward_planes(planes, pts, axes, samples, grad_out, grad_planes, blocks):
     for task in prange(3 * blocks):
         p, c0 = task // blocks, (task % blocks) * step
         for n in range(pts.shape[0]):
-            x0, fx, _ = _taps(pts[n, axes[p, 0]], size)
-            y0, fy, _ = _taps(pts[n, axes[p, 1]], size)
-            x1, y1 = min(x0 + 1, size - 1), min(y0 + 1, size - 1)
-            wx1 = fx if x0 + 1 < size else 0.0
-            wy1 = fy if y0 + 1 < size else 0.0
-            w00, w01 = (1.0 - fx) * (1.0 - fy), wx1 * (1.0 - fy)
-            w10, w11 = (1.0 - fx) * wy1, wx1 * wy1
+            x0, x1, y0, y1, w00, w01, w10, w11 = _bilinear(pts, n, p, axes, size)
             for c in range(c0, min(c0 + step, chans)):
                 g = grad_out[n, c]
                 for q in range(3):

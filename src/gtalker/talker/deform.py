@@ -256,13 +256,31 @@ class LowRankDeformer(nn.Module):
         """features [N,F]; audio [B,8,16,C]; blink [B]; viewmat [B,4,4] -> (offsets, attention [B,N,T])."""
         return self.decode(features, self.tokens(audio, blink, viewmat))
 
-    def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T])."""
-        basis, share = self.basis(features)                            # [r,N,K], [N,r]
+    def mixed(self, features: Tensor, code: Tensor) -> Tensor:
+        """Offsets [B,N,K] = sum_r code[b,r] basis[r,n], without forming the basis: its last layer is linear,
+        so the code mixes that layer's weights per frame ([B,K,hidden]) and every Gaussian's hidden
+        features go through the mixed layer (half the multiplications of the basis, no [rank,N,K] tensor)."""
+        net = self.basis_net.net
+        hidden = net[1](net[0](self.query_proj(features)))               # [N,H]
+        r = self.rank
+        weight = net[2].weight.reshape(r, -1, hidden.shape[1])            # [r,K,H]
+        mixed_w = torch.einsum("br,rkh->bkh", code, weight)              # [B,K,H]
+        mixed_b = code @ net[2].bias.reshape(r, -1)                      # [B,K]
+        return torch.matmul(hidden, mixed_w.transpose(1, 2)) + mixed_b[:, None, :]
+
+    def decode(self, features: Tensor, tokens: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:
+        """features [N,F]; tokens [B,T,d] -> (offsets, attention [B,N,T]; None while training, which
+        does not use it and then skips the basis that its shares need)."""
         code, weights = self.code(tokens)                              # [B,r], [B,r,T]
-        r, n, k = basis.shape
-        flat = (code @ basis.reshape(r, n * k)).reshape(-1, n, k)      # [B,N,K]
-        attn = torch.einsum("nr,brt->bnt", share, weights)
+        n = features.shape[0]
+        if not self.training and not torch.is_grad_enabled():         # rendering: the kept basis
+            basis, share = self.basis(features)                        # [r,N,K], [N,r]
+            r, _, k = basis.shape
+            flat = (code @ basis.reshape(r, n * k)).reshape(-1, n, k)  # [B,N,K]
+        else:
+            flat = self.mixed(features, code)
+            share = None if self.training else self.basis(features)[1]
+        attn = None if share is None else torch.einsum("nr,brt->bnt", share, weights)
         b = code.shape[0]
         offsets, start = {}, 0
         for name, shape in self.shapes.items():

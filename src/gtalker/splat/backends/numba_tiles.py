@@ -11,7 +11,7 @@ recovering T_i = T_{i+1} / (1 - alpha_i) (as the 3DGS CUDA kernel does), with
 
 for the pixel's output gradient g and features f = (colour, depth, 1). Gradients are summed per
 (tile, Gaussian) pair in the tile's own rows of a buffer (no races between threads, deterministic)
-and then per Gaussian with index_add. Tiles run in parallel (numba prange, dynamic chunks of one tile)
+and then per Gaussian, in pair order, Gaussians in parallel (_sum_pairs). Tiles run in parallel (numba prange, dynamic chunks of one tile)
 on torch's thread count. Compiled once per machine (numba cache=True: in the package's __pycache__, or
 numba's user cache directory when the package is read-only; NUMBA_CACHE_DIR overrides).
 
@@ -184,6 +184,28 @@ def _backward(offsets, gids, means2d, conics, log_o, cut, feats, xs, ys, tiles_x
                         pair_grad[k, 5] += dq
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _sum_pairs(gids, pair_grad, n):  # pragma: no cover - compiled
+    """Per Gaussian, the sum of its pairs' gradient rows [n, F] (float64), each in pair order (as a
+    sequential index_add would add them), Gaussians in parallel."""
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for p in range(gids.shape[0]):
+        counts[gids[p] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    order = np.empty(gids.shape[0], dtype=np.int64)
+    for p in range(gids.shape[0]):
+        g = gids[p]
+        order[fill[g]] = p
+        fill[g] += 1
+    out = np.zeros((n, pair_grad.shape[1]), dtype=np.float64)
+    for g in prange(n):
+        for j in range(starts[g], starts[g + 1]):
+            for f in range(pair_grad.shape[1]):
+                out[g, f] += pair_grad[order[j], f]
+    return out
+
+
 def _threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
@@ -226,8 +248,7 @@ class _Composite(torch.autograd.Function):
         with numba.parallel_chunksize(1):
             _backward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, tile,
                       one, alpha_max, g, t_final, last, pair_grad)
-        per = torch.zeros(n, N_GRAD + n_feat, dtype=torch.float64)
-        per.index_add_(0, torch.from_numpy(gid), torch.from_numpy(pair_grad))
+        per = torch.from_numpy(_sum_pairs(gid, pair_grad, n))
         dtype = grad_out.dtype
         return (per[:, 0:2].to(dtype), per[:, 2:5].to(dtype), per[:, 5].to(dtype), per[:, N_GRAD:].to(dtype),
                 None, None, None, None, None, None, None)
