@@ -178,3 +178,11 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(p.read_text())
     except json.JSONDecodeError as err:
         raise InputError(f"{p}: not valid JSON ({err}); delete it and rerun the rule that makes it") from err
+
+
+def match_numba_threads() -> None:
+    """Numba's parallel kernels use torch's thread count (within numba's maximum): call before one runs."""
+    import numba
+    import torch
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

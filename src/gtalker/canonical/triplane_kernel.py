@@ -14,11 +14,12 @@ exactly on the last row or column reaches, counts as 0.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange
 from torch import Tensor
+
+from gtalker.common import match_numba_threads
 
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz: (width axis, height axis) of each plane
 _AXES = np.array(PLANE_AXES, dtype=np.int64)
@@ -115,10 +116,6 @@ def _backward_points(planes, pts, axes, samples, grad_out, grad_pts):  # pragma:
             grad_pts[n, axes[p, 1]] += gy * sy
 
 
-def _threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 class TriPlaneLookup(torch.autograd.Function):
     """(planes [3,C,R,R], points [N,3] in [-1,1]) -> [N,C]: the product of the three planes' samples.
 
@@ -131,7 +128,7 @@ class TriPlaneLookup(torch.autograd.Function):
         p = pts.detach().to(planes.dtype).contiguous().numpy()
         samples = np.empty((3, p.shape[0], planes_cl.shape[3]), dtype=planes_cl.dtype)
         out = np.empty((p.shape[0], planes_cl.shape[3]), dtype=planes_cl.dtype)
-        _threads()
+        match_numba_threads()
         _forward(planes_cl, p, _AXES, samples, out)
         ctx.state = (planes_cl, p, samples, pts.dtype)
         return torch.from_numpy(out)
@@ -141,7 +138,7 @@ class TriPlaneLookup(torch.autograd.Function):
         planes_cl, p, samples, pts_dtype = ctx.state
         g = grad_out.detach().to(torch.from_numpy(planes_cl[:0, 0, 0, 0]).dtype).contiguous().numpy()
         grad_planes = grad_pts = None
-        _threads()
+        match_numba_threads()
         if ctx.needs_input_grad[0]:
             gp = np.zeros_like(planes_cl)
             _backward_planes(planes_cl, p, _AXES, samples, g, gp, BLOCKS)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange
 from torch import Tensor
+
+from gtalker.common import match_numba_threads
 
 CUBIC_A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
 
@@ -112,7 +113,7 @@ def _compiled(color: Tensor, alpha: Tensor, size: int, background: Tensor | None
         bgt = bgt.reshape(1, 1, 1, 3).expand(1, size, size, 3) if bgt.dim() == 1 else bgt
         bg = (bgt if bgt.dim() == 4 else bgt[None]).contiguous().numpy()
     out = np.empty((b_n, size, size, 3), np.float32)
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    match_numba_threads()
     _upsample_composite(rgba, ix, wx.astype(np.float32), iy, wy.astype(np.float32), bg, out)
     return torch.from_numpy(out)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange
 from torch import Tensor
+
+from gtalker.common import match_numba_threads
 
 from gtalker.splat.geometry import ALPHA_MIN, EPS_2D, SIGMA_CUTOFF, Projection
 from gtalker.splat.sh import SH_C0, SH_C1, SH_C2, SH_C3
@@ -273,10 +274,6 @@ def _backward(means, quats, scales, sh, k, R, t, cam, campos, c2, c3, g_m2d, g_d
         g_means[n, 2] += (guz - uz * udot) / dn
 
 
-def _threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 def _camera(K: Tensor, viewmat: Tensor, width: int, height: int, near: float, eps2d: float
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rotation, translation, packed intrinsics/limits (as geometry.project) and camera centre, float64."""
@@ -303,7 +300,7 @@ class _ProjectShade(torch.autograd.Function):
         means2d, depths, conics = np.empty((n, 2), dt), np.empty(n, dt), np.empty((n, 3), dt)
         rgb, cutoff, extents = np.empty((n, 3), dt), np.empty(n, dt), np.empty((n, 2), dt)
         visible, radii = np.empty(n, np.bool_), np.empty(n, np.int32)
-        _threads()
+        match_numba_threads()
         _forward(arrays[0], arrays[1], arrays[2], arrays[4], arrays[3], k, R, t, cam, campos, width, height,
                  _C2, _C3, means2d, depths, conics, rgb, cutoff, extents, visible, radii)
         ctx.state = (arrays, k, R, t, cam, campos)
@@ -324,7 +321,7 @@ class _ProjectShade(torch.autograd.Function):
         g_means, g_quats = np.empty((n, 3), arrays[0].dtype), np.empty((n, 4), arrays[0].dtype)
         g_scales = np.empty((n, 3), arrays[0].dtype)
         g_sh = np.zeros(arrays[3].shape, arrays[0].dtype)
-        _threads()
+        match_numba_threads()
         _backward(arrays[0], arrays[1], arrays[2], arrays[3], k, R, t, cam, campos, _C2, _C3,
                   grad(g_m2d, (n, 2)), grad(g_depth, (n,)), grad(g_conic, (n, 3)), grad(g_rgb, (n, 3)),
                   g_means, g_quats, g_scales, g_sh)

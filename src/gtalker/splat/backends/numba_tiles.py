@@ -31,7 +31,7 @@ import torch
 from numba import njit, prange
 from torch import Tensor
 
-from gtalker.common import InputError
+from gtalker.common import InputError, match_numba_threads
 from gtalker.splat.backends.common import T_MIN, cutoff_q, log_opacity
 from gtalker.splat.backends.torch_tiles import TILE
 from gtalker.splat.geometry import ALPHA_MAX, Projection
@@ -206,10 +206,6 @@ def _sum_pairs(gids, pair_grad, n):  # pragma: no cover - compiled
     return out
 
 
-def _threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 def _np(x: Tensor) -> np.ndarray:
     return x.detach().contiguous().numpy()
 
@@ -231,7 +227,7 @@ class _Composite(torch.autograd.Function):
         last = np.zeros((frames, height, width), dtype=np.int64)
         one, alpha_max, t_min = (arrays[0].dtype.type(v) for v in (1.0, ALPHA_MAX, T_MIN))
         off, gid = _np(offsets), _np(gids)
-        _threads()
+        match_numba_threads()
         with numba.parallel_chunksize(1):
             _forward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, tile,
                      one, alpha_max, t_min, out, t_final, last)
@@ -244,7 +240,7 @@ class _Composite(torch.autograd.Function):
         n_feat = arrays[4].shape[1]
         pair_grad = np.zeros((gid.shape[0], N_GRAD + n_feat), dtype=np.float64)
         g = grad_out.detach().contiguous().to(torch.from_numpy(arrays[0][:0]).dtype).numpy()
-        _threads()
+        match_numba_threads()
         with numba.parallel_chunksize(1):
             _backward(off, gid, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], xs, ys, tiles_x, tile,
                       one, alpha_max, g, t_final, last, pair_grad)
