@@ -71,31 +71,31 @@ def upsample(images: Tensor, height: int, width: int) -> Tensor:
 
 @njit(parallel=True, cache=True, nogil=True)
 def _upsample_composite(rgba, ix, wx, iy, wy, bg, out):  # pragma: no cover - compiled
-    """rgba [B,h,w,4] -> out [B,H,W,3]: along x, then y (4 taps each), clamped to [0,1], over bg
-    [B,H,W,3] (or [0,0,0,3]: none)."""
+    """rgba [B,h,w,4] -> out [B,H,W,3]: every source row along x once, then every output row along y
+    (4 taps each), clamped to [0,1], over bg [B,H,W,3] (or [0,0,0,3]: none)."""
     b_n, h = rgba.shape[0], rgba.shape[1]
     height, width = out.shape[1], out.shape[2]
     has_bg = bg.shape[1] > 0
+    along_x = np.empty((b_n, h, width, 4), dtype=np.float32)
+    for task in prange(b_n * h):
+        b, src = task // h, task % h
+        for j in range(width):
+            for c in range(4):
+                acc = np.float32(0.0)
+                for k in range(4):
+                    acc += wx[j, k] * rgba[b, src, ix[j, k], c]
+                along_x[b, src, j, c] = acc
     for task in prange(b_n * height):
         b, i = task // height, task % height
-        rows = np.zeros((4, width, 4), dtype=np.float32)
-        for r in range(4):  # the 4 source rows of output row i, each upsampled along x
-            src = iy[i, r]
-            for j in range(width):
-                for c in range(4):
-                    acc = np.float32(0.0)
-                    for k in range(4):
-                        acc += wx[j, k] * rgba[b, src, ix[j, k], c]
-                    rows[r, j, c] = acc
         for j in range(width):
             a = np.float32(0.0)
             for r in range(4):
-                a += wy[i, r] * rows[r, j, 3]
+                a += wy[i, r] * along_x[b, iy[i, r], j, 3]
             a = min(max(a, np.float32(0.0)), np.float32(1.0))
             for c in range(3):
                 v = np.float32(0.0)
                 for r in range(4):
-                    v += wy[i, r] * rows[r, j, c]
+                    v += wy[i, r] * along_x[b, iy[i, r], j, c]
                 v = min(max(v, np.float32(0.0)), np.float32(1.0))
                 out[b, i, j, c] = v + (1 - a) * bg[b if bg.shape[0] > 1 else 0, i, j, c] if has_bg else v
 
