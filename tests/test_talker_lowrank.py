@@ -35,11 +35,15 @@ def test_lowrank_offsets_lie_in_each_gaussians_span_of_rank_vectors() -> None:
     feats = model.query_features(None, torch.randn(6, 3))
     assert model(feats, *conditions(5))[1] is None  # training: no attention map (its shares need the basis)
     model.eval()
-    offsets, attn = model(feats, *conditions(5))   # with autograd: the code mixes the last layer's weights
-    with torch.no_grad():                           # rendering: the kept basis, mixed per frame
+    offsets, attn = model(feats, *conditions(5))   # with autograd: the basis, mixed per frame
+    with torch.no_grad():                           # rendering: the same basis, kept between calls
         kept, kept_attn = model(feats, *conditions(5))
+        # training's path: the code mixes the basis network's last layer, never forming the basis
+        code = deformer.code(deformer.tokens(*conditions(5)))[0]
+        mixed = deformer.mixed(feats, code)
     for name in offsets:
         assert torch.allclose(offsets[name], kept[name], atol=1e-5), name
+    assert torch.allclose(mixed, torch.cat([kept[k].reshape(5, 6, -1) for k in deformer.shapes], -1), atol=1e-5)
     assert torch.allclose(attn, kept_attn)
     assert offsets["means"].shape == (5, 6, 3) and offsets["opacity_logits"].shape == (5, 6)
     assert attn.shape == (5, 6, 4) and torch.allclose(attn.sum(-1), torch.ones(5, 6))

@@ -273,14 +273,13 @@ class LowRankDeformer(nn.Module):
         does not use it and then skips the basis that its shares need)."""
         code, weights = self.code(tokens)                              # [B,r], [B,r,T]
         n = features.shape[0]
-        if not self.training and not torch.is_grad_enabled():         # rendering: the kept basis
+        if self.training:
+            flat, attn = self.mixed(features, code), None
+        else:                                                          # kept between calls when rendering
             basis, share = self.basis(features)                        # [r,N,K], [N,r]
             r, _, k = basis.shape
             flat = (code @ basis.reshape(r, n * k)).reshape(-1, n, k)  # [B,N,K]
-        else:
-            flat = self.mixed(features, code)
-            share = None if self.training else self.basis(features)[1]
-        attn = None if share is None else torch.einsum("nr,brt->bnt", share, weights)
+            attn = torch.einsum("nr,brt->bnt", share, weights)
         b = code.shape[0]
         offsets, start = {}, 0
         for name, shape in self.shapes.items():
