@@ -125,14 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     model = load(args.model).eval()
     frames = load_frames(args.dataset_dir, split, features, args.frames, args.size)
     inner = model.train_size if model.train_size and model.train_size < args.size else None
-    lowrank = TalkingHead(model.canonical, DeformConfig(mode="lowrank", rank=8, audio_channels=model.cfg.audio_channels,
-                                                        tokens=model.cfg.tokens), train_size=model.train_size).eval()
     small, old = numba_tiles.INFERENCE_TILE, numba_tiles.TILE
     configs: dict[str, tuple[TalkingHead, bool, int, int, str]] = {"torch": (model, False, 1, old, "torch"),
                                                                    "baseline": (model, False, 1, old, "auto")}
     configs.update({f"fast_b{b}": (model, True, b, small, "auto") for b in args.batches})
     configs["fast_b1_tile16"] = (model, True, 1, old, "auto")
     if model.cfg.mode != "lowrank":
+        lowrank = TalkingHead(model.canonical, DeformConfig(mode="lowrank", rank=8, tokens=model.cfg.tokens,
+                                                            audio_channels=model.cfg.audio_channels),
+                              train_size=model.train_size).eval()
         configs.update({f"lowrank_b{b}": (lowrank, True, b, small, "auto") for b in args.batches})
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,

@@ -11,8 +11,8 @@ recovering T_i = T_{i+1} / (1 - alpha_i) (as the 3DGS CUDA kernel does), with
 
 for the pixel's output gradient g and features f = (colour, depth, 1). Gradients are summed per
 (tile, Gaussian) pair in the tile's own rows of a buffer (no races between threads, deterministic)
-and then per Gaussian, in pair order, Gaussians in parallel (_sum_pairs). Tiles run in parallel (numba prange, dynamic chunks of one tile)
-on torch's thread count. Compiled once per machine (numba cache=True: in the package's __pycache__, or
+and then per Gaussian, in pair order, Gaussians in parallel (_sum_pairs). Tiles run in parallel
+(numba prange, dynamic chunks of one tile) on torch's thread count. Compiled once per machine (numba cache=True: in the package's __pycache__, or
 numba's user cache directory when the package is read-only; NUMBA_CACHE_DIR overrides).
 
 Without gradients (rendering), tiles are INFERENCE_TILE px: a pixel's list then holds fewer Gaussians
