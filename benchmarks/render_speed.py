@@ -8,10 +8,9 @@ training size and upsampled (render.raster_size: train), train_filter on, backen
 
 - torch: the render path when issue 15 was filed: the torch tile rasteriser, TalkingHead.fast_render
   off, batch 1 (frame by frame, nothing kept between frames, F.interpolate);
-- baseline: the same path with numba's 16 px tiles;
+- baseline: the same path with the numba rasteriser;
 - fast_b<B>: fast_render on (frame-independent query projections kept, the batch's heads rasterised in
-  one call, upsampled by two matrix products) and numba's INFERENCE_TILE px tiles, B frames per call;
-- fast_b1_tile16: the same at batch 1 with 16 px tiles (the share of the smaller tiles);
+  one call, upsampled by two matrix products), B frames per call;
 - lowrank_b<B>: for an attention model, the same canonical head with a low-rank deformation
   (talker.mode: lowrank, rank 8; untrained, which costs the same) through the fast path.
 
@@ -48,7 +47,6 @@ from gtalker.data import FrameDataset  # noqa: E402
 from gtalker.imaging import psnr  # noqa: E402
 from gtalker.render.core import RENDER_FIELDS, to_uint8  # noqa: E402
 from gtalker.render.jobs import load_features, val_indices  # noqa: E402
-from gtalker.splat.backends import numba_tiles  # noqa: E402
 from gtalker.talker.deform import DeformConfig  # noqa: E402
 from gtalker.talker.model import Conditions, TalkingHead, load  # noqa: E402
 from gtalker.talker.upsample import composite_upsampled  # noqa: E402
@@ -125,16 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     model = load(args.model).eval()
     frames = load_frames(args.dataset_dir, split, features, args.frames, args.size)
     inner = model.train_size if model.train_size and model.train_size < args.size else None
-    small, old = numba_tiles.INFERENCE_TILE, numba_tiles.TILE
-    configs: dict[str, tuple[TalkingHead, bool, int, int, str]] = {"torch": (model, False, 1, old, "torch"),
-                                                                   "baseline": (model, False, 1, old, "auto")}
-    configs.update({f"fast_b{b}": (model, True, b, small, "auto") for b in args.batches})
-    configs["fast_b1_tile16"] = (model, True, 1, old, "auto")
+    configs: dict[str, tuple[TalkingHead, bool, int, str]] = {"torch": (model, False, 1, "torch"),
+                                                              "baseline": (model, False, 1, "auto")}
+    configs.update({f"fast_b{b}": (model, True, b, "auto") for b in args.batches})
     if model.cfg.mode != "lowrank":
         lowrank = TalkingHead(model.canonical, DeformConfig(mode="lowrank", rank=8, tokens=model.cfg.tokens,
                                                             audio_channels=model.cfg.audio_channels),
                               train_size=model.train_size).eval()
-        configs.update({f"lowrank_b{b}": (lowrank, True, b, small, "auto") for b in args.batches})
+        configs.update({f"lowrank_b{b}": (lowrank, True, b, "auto") for b in args.batches})
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "load_average_start": list(os.getloadavg())},
@@ -147,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     names = list(configs)
     for r in range(args.repeats + 1):
         for name in (names if r % 2 == 0 else names[::-1]):
-            m, fast, batch, tile, backend = configs[name]
+            m, fast, batch, backend = configs[name]
             m.fast_render = fast
-            numba_tiles.INFERENCE_TILE = tile  # the tile side numba uses without gradients
             t0, c0 = time.perf_counter(), time.process_time()
             img = render_all(m, frames, batch, args.size, inner, backend)
             w, c = time.perf_counter() - t0, time.process_time() - c0
@@ -159,11 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                 wall[name].append(1000.0 * w / len(frames["indices"]))
                 cpu[name].append(1000.0 * c / len(frames["indices"]))
     model.fast_render = True
-    numba_tiles.INFERENCE_TILE = small
     figs: dict[str, Any] = {}
     for name in names:
         ms = statistics.median(wall[name])
-        figs[name] = {"batch": configs[name][2], "tile": configs[name][3], "ms_per_frame": round(ms, 2), "fps": round(1000.0 / ms, 2),
+        figs[name] = {"batch": configs[name][2], "ms_per_frame": round(ms, 2), "fps": round(1000.0 / ms, 2),
                       "cpu_ms_per_frame": round(statistics.median(cpu[name]), 2),
                       "speedup_vs_baseline": round(statistics.median(wall["baseline"]) / ms, 2),
                       "cpu_speedup_vs_baseline": round(statistics.median(cpu["baseline"])

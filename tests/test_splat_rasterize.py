@@ -248,19 +248,73 @@ def test_batch_equals_frame_by_frame(backend):
 
 
 @pytest.mark.parametrize("seed,n,width,height", [(13, 500, 53, 37), (14, 2000, 96, 80)])
-def test_numba_inference_tiles_give_the_same_images(seed, n, width, height):
-    """Without gradients numba bins into INFERENCE_TILE px tiles: bit-identical to the TILE px ones."""
+def test_numba_images_do_not_depend_on_the_tile_side(seed, n, width, height, monkeypatch):
+    """A pixel meets the same Gaussians in the same order whatever the tiles: bit-identical images; the
+    gradients differ only in how the per-tile sums are grouped."""
     from gtalker.splat.backends import numba_tiles
 
-    assert numba_tiles.INFERENCE_TILE != numba_tiles.TILE
     scene = random_scene(n, seed, spread=0.25)
     K, V = camera(width, height)
-    with torch.no_grad():
-        fast = rasterize(*scene, K, V, width, height, backend="numba")
-        assert numba_tiles.tile_size(scene[0]) == numba_tiles.INFERENCE_TILE
-    trained = [t.clone().requires_grad_(True) for t in scene]
-    slow = rasterize(*trained, K, V, width, height, backend="numba")
-    assert numba_tiles.tile_size(trained[0]) == numba_tiles.TILE
-    assert (slow.alpha > 0.999).any() and (slow.alpha < 0.5).any()
-    for field in ("color", "alpha", "depth"):
-        assert torch.equal(getattr(fast, field), getattr(slow, field).detach()), field
+    wgt = torch.randn(height, width, 5, generator=torch.Generator().manual_seed(seed))
+    outs, grads = [], []
+    for tile in (16, 8, 32):
+        monkeypatch.setattr(numba_tiles, "TILE", tile)
+        leaves = [t.clone().requires_grad_(True) for t in scene]
+        out = rasterize(*leaves, K, V, width, height, backend="numba")
+        (torch.cat([out.color, out.alpha, out.depth], -1) * wgt).sum().backward()
+        outs.append(out)
+        grads.append([t.grad for t in leaves])
+    assert (outs[0].alpha > 0.999).any() and (outs[0].alpha < 0.5).any()
+    for out, grad in zip(outs[1:], grads[1:]):
+        for field in ("color", "alpha", "depth"):
+            assert torch.equal(getattr(out, field), getattr(outs[0], field)), field
+        for got, ref in zip(grad, grads[0]):
+            assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6 * max(1.0, ref.abs().max().item()))
+
+
+def test_numba_row_spans_hold_every_pixel_the_exact_test_passes():
+    """The per-row pre-filter keeps every (pixel, Gaussian) with float32 q >= cutoff, for round,
+    elongated, rotated, nearly flat and faint Gaussians; non-positive-definite and NaN conics get whole
+    rows; and it drops most of a tile for small Gaussians (it filters)."""
+    import numpy as np
+
+    from gtalker.splat.backends.common import cutoff_q
+    from gtalker.splat.backends.numba_tiles import _row_spans
+
+    rng = np.random.default_rng(5)
+    m, tile, x0, y0, width, height = 400, 16, 32, 16, 53, 37
+    angle = rng.uniform(0, np.pi, m)
+    sd = np.exp(rng.uniform(np.log(0.3), np.log(12.0), (m, 2)))
+    sd[:40, 1] = sd[:40, 0] * 1e-3  # nearly flat
+    rot = np.stack([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)], 1).reshape(m, 2, 2)
+    cov = rot @ (sd[:, :, None] ** 2 * np.eye(2)) @ rot.transpose(0, 2, 1) + 0.3 * np.eye(2)
+    conic = np.linalg.inv(cov)
+    log_o = np.log(rng.uniform(1e-3, 1.0, m))
+    par = np.empty((m, 7), np.float32)
+    par[:, 0] = rng.uniform(x0 - 20, x0 + tile + 20, m)
+    par[:, 1] = rng.uniform(y0 - 20, y0 + tile + 20, m)
+    par[:, 2], par[:, 3], par[:, 4] = -conic[:, 0, 0] / 2, -conic[:, 1, 1] / 2, -conic[:, 0, 1]
+    par[:, 5] = log_o
+    par[:, 6] = cutoff_q(torch.from_numpy(par[:, 5].copy())).numpy()
+    par[0, 2] = 0.1  # not positive definite
+    par[1, 4] = np.nan
+    count, idx, lo, hi = _row_spans(par, x0, y0, tile, width, height)
+    rows, cols = min(tile, height - y0), min(tile, width - x0)
+    xs = np.arange(x0, x0 + cols, dtype=np.float32)
+    kept = np.zeros((rows, m, cols), bool)
+    for r in range(rows):
+        for k in range(count[r]):
+            kept[r, idx[r, k], lo[r, k] - x0:hi[r, k] - x0 + 1] = True
+        assert np.all(np.diff(idx[r, :count[r]]) > 0), "the tile's order is kept"
+    passed = 0
+    for r in range(rows):
+        dy = np.float32(y0 + r) - par[:, 1]
+        dx = xs[None, :] - par[:, 0:1]
+        q = (par[:, 2:3] * dx * dx) + (par[:, 3:4] * dy[:, None] * dy[:, None] + par[:, 5:6]) \
+            + (par[:, 4:5] * dx) * dy[:, None]
+        inside = q >= par[:, 6:7]
+        passed += int(inside.sum())
+        assert not np.any(inside & ~kept[r]), f"row {r}: a pixel the exact test passes was dropped"
+    assert kept[:, 0].all() and kept[:, 1].all(), "degenerate conics must get whole rows"
+    assert passed > 1000 and kept.sum() < 0.5 * kept.size
+
