@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 # Idle OpenMP threads sleep rather than spin (as `python -m gtalker.canonical` does); set before torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from gtalker.omp import set_default_waiting  # noqa: E402
+
+set_default_waiting()  # as the pipeline's steps wait; before torch loads libgomp
 
 import torch  # noqa: E402
 
@@ -281,7 +284,8 @@ def main() -> None:
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = p.parse_args()
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
+                          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                          "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")},
               "cpu_backends": cpu_backends(args), "cpu_batch": batch_figures(args),
               "cpu": {} if args.skip_reference else cpu_figures(args), "gpu": gpu_figures(args)}
     cb = result["cpu_backends"]

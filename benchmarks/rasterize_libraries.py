@@ -63,7 +63,10 @@ from pathlib import Path
 from typing import Any
 
 # Idle OpenMP threads sleep rather than spin (as benchmarks/rasterize.py); set before torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from gtalker.omp import set_default_waiting  # noqa: E402
+
+set_default_waiting()  # as the pipeline's steps wait; before torch loads libgomp
 
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402

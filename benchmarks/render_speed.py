@@ -33,7 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from gtalker.omp import set_default_waiting  # noqa: E402
+
+set_default_waiting()  # as the pipeline's steps wait; before torch loads libgomp
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

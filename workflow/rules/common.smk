@@ -17,6 +17,7 @@ if SRC not in sys.path:
 from gtalker.settings import flag_string  # standard library only: the flags of a config section
 
 from gtalker import runlock
+from gtalker.omp import shell_exports as omp_exports  # standard library only
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 # A run killed with kill -9 leaves its directory lock; the main Snakemake process removes it when the
@@ -72,8 +73,8 @@ _PATH_EXPORT = "" if _USING_CONDA else f"export PATH={shlex.quote(os.path.dirnam
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_PATH_EXPORT}"
     f"export GTALKER_DEVICE={config['device']}; "
-    # torch/OpenMP threads spin-wait by default, which is many times slower on a loaded machine.
-    "export OMP_WAIT_POLICY=${{OMP_WAIT_POLICY:-PASSIVE}}; "
+    # torch/OpenMP threads spin-wait 3 ms by default, which is many times slower on a loaded machine.
+    + omp_exports().replace("{", "{{").replace("}", "}}")
 )
 
 DATASETS = config["datasets"]

@@ -7,11 +7,9 @@ python -m gtalker.canonical --dataset-dir results/demo --points results/demo/fit
 
 from __future__ import annotations
 
-import os
+from gtalker.omp import set_default_waiting
 
-# Idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads of many small ops can
-# make a 2-thread run 100x slower (measured). Set before torch is imported; the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+set_default_waiting()  # before torch loads libgomp; the environment wins
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
