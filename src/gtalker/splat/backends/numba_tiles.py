@@ -104,7 +104,8 @@ def _row_spans(par, x0, y0, tile, width, height):  # pragma: no cover - compiled
     With A = -a/2, B = -b, C = -c/2 (par[:, 2:5]) a Gaussian's support on the row at dy is the interval
     of dx where A dx^2 + B dy dx + C dy^2 + ln o >= cutoff. It is solved in float64 against the cutoff
     lowered by a margin ~30x the float32 rounding of q on this tile, so every (pixel, Gaussian) that the
-    exact test passes is kept. A conic that is not positive definite (or not finite) gets whole rows."""
+    exact test passes is kept. A conic that is not positive definite (or not finite) gets whole rows.
+    Pixel centres sit at integer coordinates (the kernels' xs, ys = arange)."""
     m = par.shape[0]
     rows = min(tile, height - y0)
     x1 = min(x0 + tile, width) - 1
