@@ -186,3 +186,12 @@ def match_numba_threads() -> None:
     import torch
 
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def grads_finite(module: Any) -> bool:
+    """True when every gradient of the torch module is finite: one sum per tensor, as NaN or inf anywhere
+    makes its sum so (a sum beyond float range, ~1e38, counts as non-finite too)."""
+    import torch
+
+    sums = [p.grad.sum() for p in module.parameters() if p.grad is not None]
+    return not sums or bool(torch.isfinite(torch.stack(sums)).all())

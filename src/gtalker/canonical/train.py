@@ -31,7 +31,7 @@ from tqdm import tqdm
 from gtalker.canonical.losses import photometric_loss
 from gtalker.canonical.model import CanonicalHead
 from gtalker.canonical.regions import RegionErrors, head_regions
-from gtalker.common import InputError, atomic_path, write_json
+from gtalker.common import InputError, atomic_path, grads_finite, write_json
 from gtalker.data import FrameDataset, read_split
 from gtalker.imaging import psnr
 from gtalker.rng import restore_rng, rng_state
@@ -129,11 +129,6 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, total: int, 
     """Each group's exponential schedule times the non-finite back-off `scale`."""
     for grp in optimizer.param_groups:
         grp["lr"] = exp_decay(step, total, grp["lr0"], grp["lr1"]) * scale
-
-
-def grads_finite(module: torch.nn.Module) -> bool:
-    """True when every gradient is finite."""
-    return all(bool(torch.isfinite(p.grad).all()) for p in module.parameters() if p.grad is not None)
 
 
 def fingerprint(cfg: CanonicalConfig, inputs: list[Path]) -> str:

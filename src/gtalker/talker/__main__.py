@@ -3,7 +3,7 @@
   python -m gtalker.talker train --dataset-dir results/D --head results/D/V/canonical/head.pt \\
       --features results/D/audio/features_mel.npy --split results/D/split.json \\
       --out-model results/D/V/talker/model.pt --out-log results/D/V/talker/train_log.json \\
-      --device auto [--iterations 600 --batch-size 8 --tokens audio,eye,view,null ...]
+      --device auto [--iterations 800 --batch-size 8 --tokens audio,eye,view,null ...]
   python -m gtalker.talker download-vgg --out resources/vgg16-397923af.pth
 
 Every field of DeformConfig and TrainConfig is a flag (underscores become dashes; lists are

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from gtalker.canonical.model import CanonicalHead
-from gtalker.common import InputError, atomic_path, read_json, sha256_file, write_json
+from gtalker.common import InputError, atomic_path, grads_finite, read_json, sha256_file, write_json
 from gtalker.data import FrameDataset
 from gtalker.rng import restore_rng, rng_state
 from gtalker.talker.deform import DeformConfig
@@ -44,7 +44,7 @@ class TrainConfig:
     """Optimisation settings of the deformation stage (the non-architecture keys of `talker:`)."""
 
     size: int = 256
-    iterations: int = 600
+    iterations: int = 800
     batch_size: int = 4
     lr: float = 1e-3
     lr_final: float = 5e-4
@@ -176,11 +176,6 @@ def perceptual_module(cfg: TrainConfig, device: torch.device) -> torch.nn.Module
     from gtalker.talker.perceptual import PerceptualLoss, load_vgg16
 
     return PerceptualLoss(load_vgg16(cfg.perceptual_weights)).to(device)
-
-
-def grads_finite(model: torch.nn.Module) -> bool:
-    """True when every gradient is finite."""
-    return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def save_checkpoint(path: Path, model: TalkingHead, opt: torch.optim.Optimizer, state: dict[str, Any],
