@@ -17,6 +17,10 @@ feature width) and the poses of benchmarks/profile_steps.py. The setups alternat
 each running --block steps in a row (as a trainer does: caches and thread pools stay warm); the
 figures are medians over all steps of wall and process-CPU milliseconds per step (the machine may be
 shared: the ratio within one run is the figure). Prints and writes JSON.
+
+The OpenMP environment (gtalker.omp: how idle threads wait) is that of the pipeline's steps unless set
+(recorded in the JSON). It weighs on the torch-heavy issue setup far more than on the default: run once
+as is and once with GOMP_SPINCOUNT=0 (the issue-time environment, --out benchmarks/step_speed_passive.json).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from gtalker.omp import set_default_waiting  # noqa: E402
+from gtalker.omp import WAITING, set_default_waiting  # noqa: E402
 
 set_default_waiting()  # as the pipeline's steps wait; before torch loads libgomp
 
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "load_average_start": load_start,
+                    "omp_env": {k: os.environ.get(k) for k in WAITING},
                     "load_average_end": list(os.getloadavg())},
         "gaussians": args.gaussians, "repeats": args.repeats, "block": args.block, "batch": default["batch"],
         "setups": {name: {k: v for k, v in s.items() if k != "talker"} | {"talker_mode": s["talker"]["mode"]}
