@@ -21,14 +21,19 @@ shared: the ratio within one run is the figure). Prints and writes JSON.
 The OpenMP environment (gtalker.omp: how idle threads wait) is that of the pipeline's steps unless set
 (recorded in the JSON). It weighs on the torch-heavy issue setup far more than on the default: run once
 as is and once with GOMP_SPINCOUNT=0 (the issue-time environment, --out benchmarks/step_speed_passive.json).
+--shipped compares the two pipelines as shipped instead: each setup in its own process under the
+environment its workflow exported (issue: OMP_WAIT_POLICY=PASSIVE, under which libgomp does not spin;
+default: gtalker.omp), the processes alternating repeat by repeat (--out benchmarks/step_speed_shipped.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -130,6 +135,40 @@ def talker_step(setup: dict[str, Any], gaussians: int, batch: int, channels: int
     return step
 
 
+SHIPPED_ENV = {"issue": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}, "default": dict(WAITING)}
+
+
+def run_one(name: str, setup: dict[str, Any], default: dict[str, Any], args: argparse.Namespace) -> None:
+    """--only: one setup's warm-up and args.repeats * args.block steps per stage; wall ms as a JSON line."""
+    steps = {"canonical": canonical_step(setup, args.gaussians),
+             "talker": talker_step(setup, args.gaussians, default["batch"], default["audio_channels"])}
+    for fn in steps.values():
+        fn()
+    out = {stage: [timed(fn)[0] for _ in range(args.repeats * args.block)] for stage, fn in steps.items()}
+    print(json.dumps({"setup": name, "ms": out}), flush=True)
+
+
+def shipped(args: argparse.Namespace) -> dict[str, Any]:
+    """Each setup in its own process under its workflow's OpenMP environment, alternating per repeat."""
+    times: dict[str, dict[str, list[float]]] = {n: {"canonical": [], "talker": []} for n in SHIPPED_ENV}
+    names = list(SHIPPED_ENV)
+    for r in range(args.repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            cmd = [sys.executable, __file__, "--only", name, "--repeats", "1", "--block", str(args.block),
+                   "--gaussians", str(args.gaussians), "--threads", str(args.threads), "--config", args.config]
+            env = {**os.environ, **SHIPPED_ENV[name]}
+            line = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+            for stage, ms in json.loads(line)["ms"].items():
+                times[name][stage] += ms
+        print(f"repeat {r + 1}/{args.repeats}", flush=True)
+    med = {n: {st: round(statistics.median(v), 1) for st, v in t.items()} for n, t in times.items()}
+    ratio = {st: round(med["issue"][st] / med["default"][st], 2) for st in ("canonical", "talker")}
+    return {"mode": "shipped", "omp_env": SHIPPED_ENV, "ms_per_step": med, "speedup": ratio,
+            "table": {"columns": ["stage", "issue setup, PASSIVE (ms/step)", "default, gtalker.omp (ms/step)",
+                                  "speed-up"],
+                      "rows": [[st, med["issue"][st], med["default"][st], ratio[st]] for st in ("canonical", "talker")]}}
+
+
 def timed(fn: Callable[[], None]) -> tuple[float, float]:
     """(wall ms, process CPU ms) of one call."""
     w0, c0 = time.perf_counter(), time.process_time()
@@ -145,11 +184,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--config", default=str(REPO / "config.yaml"))
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    p.add_argument("--shipped", action="store_true", help="each setup in its own process and OpenMP environment")
+    p.add_argument("--only", choices=["issue", "default"], help=argparse.SUPPRESS)  # a --shipped child
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     default = default_setup(Path(args.config))
     setups = {"issue": ISSUE, "default": default}
+    if args.only:
+        run_one(args.only, setups[args.only], default, args)
+        return 0
+    if args.shipped:
+        load_start = list(os.getloadavg())
+        result = shipped(args) | {"gaussians": args.gaussians, "repeats": args.repeats, "block": args.block}
+        result["machine"] = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+                             "threads": args.threads, "load_average_start": load_start,
+                             "load_average_end": list(os.getloadavg())}
+        for row in result["table"]["rows"]:
+            print(f"{row[0]:10s} issue (PASSIVE) {row[1]:8.1f} ms  default {row[2]:8.1f} ms  x{row[3]}")
+        write_json(args.out, result)
+        print(f"wrote {args.out}")
+        return 0
     steps = {}
     for name, setup in setups.items():
         steps[(name, "canonical")] = canonical_step(setup, args.gaussians)
