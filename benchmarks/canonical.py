@@ -38,7 +38,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.canonical.model import CanonicalHead  # noqa: E402
 from gtalker.canonical.regions import RegionErrors, head_regions  # noqa: E402

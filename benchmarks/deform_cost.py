@@ -28,7 +28,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.talker.cost import deform_flops  # noqa: E402
 from gtalker.talker.deform import DeformConfig, DeformationModel  # noqa: E402

@@ -40,7 +40,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.common import write_json  # noqa: E402
 from gtalker.splat.rasterize import rasterize  # noqa: E402

@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profile_steps import profile_canonical, profile_render, profile_talker, raster_impl, summarise  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.common import write_json  # noqa: E402
 

@@ -42,7 +42,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.canonical.losses import photometric_loss  # noqa: E402
 from gtalker.canonical.model import CanonicalHead  # noqa: E402

@@ -36,7 +36,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.splat.geometry import project  # noqa: E402
 from gtalker.splat.backends.torch_tiles import bin_to_tiles  # noqa: E402

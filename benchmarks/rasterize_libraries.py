@@ -71,7 +71,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rasterize import camera, scene_tensors  # noqa: E402  (benchmarks/rasterize.py: one scene, one camera)

@@ -41,7 +41,6 @@ set_default_waiting()  # as the pipeline's steps wait; before torch loads libgom
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from gtalker.audio.windowing import windows  # noqa: E402
 from gtalker.camera import scale_intrinsics  # noqa: E402
