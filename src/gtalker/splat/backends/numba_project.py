@@ -19,7 +19,6 @@ from numba import njit, prange
 from torch import Tensor
 
 from gtalker.common import match_numba_threads
-
 from gtalker.splat.geometry import ALPHA_MIN, EPS_2D, SIGMA_CUTOFF, Projection
 from gtalker.splat.sh import SH_C0, SH_C1, SH_C2, SH_C3
 
