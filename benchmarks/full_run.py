@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 30 * 60
 STAGES = {
     "demo": ("make_demo_video", "make_demo_speech"),
+    "kernels": ("compile_kernels",),
     "ingest": ("probe", "extract_frames", "extract_audio"),
     "face": ("detect_landmarks", "parse_faces", "extract_background", "composite_torso", "lip_boxes",
              "detect_blinks", "split_dataset", "export_reference"),

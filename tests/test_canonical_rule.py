@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_train_canonical_rule(tmp_path):
     write_dataset(tmp_path / "results/demo", n_frames=6, size=32, n_gaussians=600, n_points=300, init="mesh")
     (tmp_path / "results/demo/fit/trainable.json").write_text("{}\n")  # the check before training (its own rule)
+    (tmp_path / "results/_kernels").mkdir()
+    (tmp_path / "results/_kernels/numba.json").write_text("{}\n")  # the kernels compiled before (its own rule)
     override = tmp_path / "override.yaml"
     override.write_text(
         "canonical:\n  iterations: 12\n  resolution: 24\n  backend: torch\n  eval_views: 2\n"

@@ -26,6 +26,7 @@ rule extract_audio_features:
     conda:
         "../../envs/audio.yaml"
     threads: 2
+    priority: CRITICAL_PATH  # the talker waits for it
     shell:
         AUDIO_FEATURES_SHELL
 

@@ -1,5 +1,8 @@
 # Helper functions of canonical.smk (kept apart from rules, as snakemake --lint asks).
 
+# rule compile_kernels' report (one per installation, not per dataset)
+KERNELS_REPORT = "results/_kernels/numba.json"
+
 def canonical_flags(variant):
     """CLI flags of every canonical setting of a variant (CanonicalConfig fields, nested keys joined by
     '_'), defaults merged with its overrides; the settings that choose inputs (`cameras`) left out."""

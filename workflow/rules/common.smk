@@ -87,6 +87,11 @@ if _unknown_ablation:
     raise WorkflowError(f"config: ablation.variants: {_unknown_ablation} not defined under 'variants'; "
                         "define them there (name -> overrides) or drop them from the list")
 
+# Priority of the jobs on a run's longest chain ((demo video ->) landmarks -> parsing -> background ->
+# torso -> canonical -> talker, and the kernels' compilation before canonical): on few cores Snakemake starts them before side jobs ready at the same time (audio features,
+# the face-model fit, exports), which then run beside them or after them.
+CRITICAL_PATH = 10
+
 # The shared tier any stage may import (CONTRACTS.md): every step depends on it.
 SHARED_CODE = ("common", "settings", "imaging", "camera", "weights", "notices", "rng")
 

@@ -14,5 +14,6 @@ rule make_demo_video:
         "logs/_demo/make_demo_video.log",
     conda:
         "../../envs/ingest.yaml"
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.demo --out {output.video} --truth {output.truth} {params.flags} > {log} 2>&1"

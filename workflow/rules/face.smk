@@ -22,6 +22,7 @@ rule detect_landmarks:
         "logs/benchmarks/{dataset}/face/detect_landmarks.tsv"
     conda:
         "../../envs/face.yaml"
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.face.landmarks --frames {input.frames} --out {output.landmarks} {params.flags} "
         "--notices {output.notices} --device $GTALKER_DEVICE > {log} 2>&1"
@@ -46,7 +47,8 @@ rule parse_faces:
         "logs/benchmarks/{dataset}/face/parse_faces.tsv"
     conda:
         "../../envs/face.yaml"
-    threads: 2
+    threads: 2 if config["parsing"]["backend"] == "bisenet" else 1  # the heuristic is single-threaded
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.face.parsing --frames {input.frames} --landmarks {input.landmarks} "
         "--out {output.parsing} --out-fine {output.fine} {params.flags} --device $GTALKER_DEVICE "
@@ -71,6 +73,7 @@ rule extract_background:
         "logs/benchmarks/{dataset}/face/extract_background.tsv"
     conda:
         "../../envs/face.yaml"
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.face.background --frames {input.frames} --parsing {input.parsing} "
         "--out {output.bc} --report {output.report} --notices {output.notices} {params.flags} "
@@ -98,6 +101,7 @@ rule composite_torso:
     conda:
         "../../envs/face.yaml"
     threads: 2
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.face.torso --frames {input.frames} --parsing {input.parsing} "
         "--background {input.background} --background-report {input.report} --out-torso {output.torso} "

@@ -25,6 +25,7 @@ rule train_talker:
     conda:
         "../../envs/talker.yaml"
     threads: 2
+    priority: CRITICAL_PATH
     shell:
         "python -m gtalker.talker train --dataset-dir results/{wildcards.dataset} --head {input.head} "
         "--features {input.features} --split {input.split} --out-model {output.model} "

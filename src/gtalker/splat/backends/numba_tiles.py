@@ -83,7 +83,8 @@ def _gather(start, end, gids, means2d, conics, log_o, cut, feats, half):  # prag
         par[i, 3] = -(conics[g, 2] * half)
         par[i, 4] = -conics[g, 1]
         par[i, 5], par[i, 6] = log_o[g], cut[g]
-        fe[i] = feats[g]
+        for f in range(feats.shape[1]):  # element by element: a row copy costs numba ~2 s more to compile
+            fe[i, f] = feats[g, f]
     return par, fe
 
 
