@@ -99,10 +99,11 @@ def ssim_map(x: Tensor, y: Tensor, data_range: float = 1.0, size: int = WINDOW, 
     c = x.shape[1]
     blurred_y = blur(torch.cat([y, y * y], dim=1))
     blurred_x = blur(torch.cat([x, x * x, x * y], dim=1))
-    mu_y, mu_x = blurred_y[:, :c], blurred_x[:, :c]
-    sxx = blurred_x[:, c:2 * c] - mu_x * mu_x
-    syy = blurred_y[:, c:] - mu_y * mu_y
-    sxy = blurred_x[:, 2 * c:] - mu_x * mu_y
+    mu_y, yy = blurred_y.split(c, dim=1)
+    mu_x, xx, xy = blurred_x.split(c, dim=1)  # split: one backward concatenation, not three zero fills
+    sxx = xx - mu_x * mu_x
+    syy = yy - mu_y * mu_y
+    sxy = xy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2)

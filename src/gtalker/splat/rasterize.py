@@ -155,9 +155,11 @@ def rasterize_batch(means: Tensor, quats: Tensor, scales: Tensor, opacities: Ten
     per_frame = {"means": 3, "quats": 3, "scales": 3, "opacities": 2, "colors": 3 if sh_degree is None else 4}
     given = {"means": means, "quats": quats, "scales": scales, "opacities": opacities, "colors": colors}
 
+    # per-frame attributes unbound once: their backward is one stack, not a zero-filled [B,...] per frame
+    frames = {k: x.unbind(0) for k, x in given.items() if x.ndim == per_frame[k]}
+
     def frame(name: str, b: int) -> Tensor:
-        x = given[name]
-        return x[b] if x.ndim == per_frame[name] else x
+        return frames[name][b] if name in frames else given[name]
 
     if background is not None and background.ndim == 4:
         bgs = [background[b] for b in range(b_n)]

@@ -281,11 +281,10 @@ class LowRankDeformer(nn.Module):
             flat = (code @ basis.reshape(r, n * k)).reshape(-1, n, k)  # [B,N,K]
             attn = torch.einsum("nr,brt->bnt", share, weights)
         b = code.shape[0]
-        offsets, start = {}, 0
-        for name, shape in self.shapes.items():
-            width = math.prod(shape)
-            offsets[name] = flat[..., start:start + width].reshape(b, n, *shape)
-            start += width
+        # split, not one slice per attribute: its backward is one concatenation, not a zero-filled
+        # [B,N,K] gradient per attribute summed
+        parts = flat.split([math.prod(shape) for shape in self.shapes.values()], dim=-1)
+        offsets = {name: part.reshape(b, n, *shape) for (name, shape), part in zip(self.shapes.items(), parts)}
         return offsets, attn
 
 

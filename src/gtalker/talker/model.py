@@ -116,8 +116,9 @@ class TalkingHead(nn.Module):
         # (a sum is finite only if every term is: one reduction per attribute, no mask)
         self.offsets_finite = all(bool(torch.isfinite(v.detach().sum())) for v in offsets.values())
         frames = []
+        per_frame = {k: v.unbind(0) for k, v in offsets.items()}  # one backward concatenation per attribute
         for b in range(cond.audio.shape[0]):
-            moved = {k: (v + offsets[k][b] if k in offsets else v) for k, v in raw.items()}
+            moved = {k: (v + per_frame[k][b] if k in per_frame else v) for k, v in raw.items()}
             frames.append(CanonicalHead.activate(moved))
         return frames, attn
 
@@ -191,9 +192,12 @@ class TalkingHead(nn.Module):
         def stack(key: str) -> Tensor:
             return torch.stack([a[key] for a in frames])
 
+        sh = stack("sh")
+        if sh.shape[2] > (d + 1) ** 2:  # sliced only when needed: a slice's backward fills a zero tensor
+            sh = sh[:, :, : (d + 1) ** 2]
         return rasterize_batch(stack("means"), stack("quats"), stack("scales"), stack("opacities"),
-                               stack("sh")[:, :, : (d + 1) ** 2], K, viewmats, width, height,
-                               background=background, sh_degree=d, backend=backend)
+                               sh, K, viewmats, width, height, background=background, sh_degree=d,
+                               backend=backend)
 
 
 def training_filter(means: Tensor, scales: Tensor, K: Tensor, viewmat: Tensor, ratio: float,

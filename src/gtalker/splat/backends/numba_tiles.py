@@ -375,7 +375,8 @@ def render_batch(projs: list[Projection], colors: list[Tensor], opacities: list[
     conics = torch.cat([p.conics for p in projs])
     img = _Composite.apply(means2d, conics, log_o, feats, cutoff_q(log_o), offsets, gid, width, height,
                            len(projs), tile)
-    return img[..., :3], img[..., 4:5], img[..., 3:4]
+    color, depth, alpha = img.split((3, 1, 1), dim=-1)  # one backward concatenation, not three zero fills
+    return color, alpha, depth
 
 
 def render(proj: Projection, colors: Tensor, opacities: Tensor, width: int, height: int
