@@ -6,11 +6,14 @@ BIN := $(VENV)/bin
 # The CPU build where that is what the machine offers; override e.g. TORCH_SPEC='torch==2.13.0' or 'torch'.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.gtalker-installed
+# + the test and cluster tools (pyproject's dev extra: pytest, the SLURM executor plugin, reference libraries)
+DEV_STAMP := $(VENV)/.gtalker-dev-installed
 CORES ?= all
 
-.PHONY: setup sysdeps demo ablation report test test-slurm lint bench clean
+.PHONY: setup setup-dev sysdeps demo ablation report test test-slurm lint bench clean
 
 setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
 
 # Optional system package: pocketsphinx-testdata (public-domain human recordings), for the unseen-voice
 # benchmark and the tests that use them (they skip without it). espeak-ng needs no system package: it comes
@@ -29,15 +32,20 @@ sysdeps:
 	  fi; }
 
 # The versions pinned in envs/*.yaml (torch aside: TORCH_SPEC) constrain the pip setup, so that the tests
-# run with what the conda envs give (tests/test_envs.py checks they agree).
+# run with what the conda envs give (tests/test_envs.py checks they agree). The demo needs only the
+# package's own dependencies; the tests add the dev extra.
 $(STAMP): pyproject.toml $(wildcard envs/*.yaml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	grep -h -E '^ +- [A-Za-z0-9_.-]+==' envs/*.yaml | sed -E 's/^ +- //; s/ *#.*//' | grep -v '^torch==' \
 		| sort -u > $(VENV)/constraints.txt
-	$(BIN)/python -m pip install --quiet -e ".[dev]" -c $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -e . -c $(VENV)/constraints.txt
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c $(VENV)/constraints.txt
+	touch $(DEV_STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
@@ -52,19 +60,19 @@ report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS) --report report.html
 	@echo "report: $(CURDIR)/report.html"
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
 
 # Opt-in (not in CI): start a one-node SLURM with accounting here (Debian; needs root) and run the
 # profiles/slurm tests against it. tools/local-slurm.sh stop stops it again.
-test-slurm: $(STAMP)
+test-slurm: $(DEV_STAMP)
 	$$([ "$$(id -u)" = 0 ] || echo sudo) tools/local-slurm.sh start
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/test_slurm.py
 
 lint: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	for f in benchmarks/*.py; do [ $$f = benchmarks/measurements.py ] || PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$f || exit 1; done
 	$(BIN)/python benchmarks/measurements.py
 
