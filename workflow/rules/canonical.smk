@@ -39,9 +39,10 @@ rule train_canonical:
         "--threads {threads} {params.flags} > {log} 2>&1"
 
 
-# The CPU kernels (rasteriser, tri-plane, upsampling) compiled into numba's on-disk cache on one core, so
-# that a fresh install compiles them while the single-threaded face steps run rather than inside
-# train_canonical (~30 s on 2 cores); results/_kernels/numba.json says which were compiled or loaded.
+# The CPU kernels (rasteriser, tri-plane, upsampling) and librosa's numba functions compiled into their
+# on-disk caches on one core, so that a fresh install compiles them while the single-threaded face steps
+# run (~55 s) rather than inside train_canonical and the first audio job; results/_kernels/numba.json
+# says which were compiled or loaded.
 rule compile_kernels:
     input:
         code=code("kernels", "splat", "canonical.triplane_kernel", "talker.upsample", "audio.mel"),

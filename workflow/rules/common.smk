@@ -88,8 +88,9 @@ if _unknown_ablation:
                         "define them there (name -> overrides) or drop them from the list")
 
 # Priority of the jobs on a run's longest chain ((demo video ->) landmarks -> parsing -> background ->
-# torso -> canonical -> talker, and the kernels' compilation before canonical): on few cores Snakemake starts them before side jobs ready at the same time (audio features,
-# the face-model fit, exports), which then run beside them or after them.
+# torso -> canonical -> talker, with the kernels' compilation and the audio features those two wait
+# for): on few cores Snakemake starts them before side jobs ready at the same time (the face-model fit,
+# exports, renders), which then run beside them or after them.
 CRITICAL_PATH = 10
 
 # The shared tier any stage may import (CONTRACTS.md): every step depends on it.
