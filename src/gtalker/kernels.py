@@ -41,12 +41,11 @@ def kernels() -> dict[str, object]:
     from gtalker.splat.backends import numba_project, numba_tiles
     from gtalker.talker import upsample
 
-    found = {f"{mod.__name__}.{name}": getattr(mod, name) for mod, names in (
+    return {f"{mod.__name__}.{name}": getattr(mod, name) for mod, names in (
         (numba_project, ("_forward", "_backward")),
         (numba_tiles, ("_bin", "_forward", "_backward", "_sum_pairs")),
         (triplane_kernel, ("_forward", "_backward_planes", "_backward_points")),
         (upsample, ("_upsample_composite",))) for name in names}
-    return found
 
 
 def run_once() -> None:
