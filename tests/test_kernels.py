@@ -32,7 +32,6 @@ event.register("numba:compile", Recorder())
 
 from gtalker.canonical.train import CanonicalConfig, train
 from gtalker.splat.synthetic import write_dataset
-from gtalker.talker.model import Conditions
 from test_talker_fast_render import batch, small_model
 
 root = Path(sys.argv[1])
