@@ -25,6 +25,7 @@ import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -88,7 +89,7 @@ def warm_librosa() -> float | None:
     return round(time.perf_counter() - start, 2)
 
 
-def warm_kernels() -> dict[str, object]:
+def warm_kernels() -> dict[str, Any]:
     """Run every kernel once (compiling what the cache lacks): per kernel whether it was compiled now or
     loaded from the cache, where the cache is, and the seconds it took."""
     start = time.perf_counter()
@@ -113,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     device = get_device(args.device)
     if device.type == "cpu":
         report = warm_kernels()
-        compiled = sum(v == "compiled" for v in report["kernels"].values())  # type: ignore[union-attr]
+        compiled = sum(v == "compiled" for v in report["kernels"].values())
         log.info("%d of %d kernels compiled (the others loaded from the cache) in %.1f s; cache: %s", compiled,
-                 len(report["kernels"]), report["seconds"], ", ".join(report["cache"]))  # type: ignore[arg-type]
-        missed = [k for k, v in report["kernels"].items() if v == "not run"]  # type: ignore[union-attr]
+                 len(report["kernels"]), report["seconds"], ", ".join(report["cache"]))
+        missed = [k for k, v in report["kernels"].items() if v == "not run"]
         if missed:
             log.warning("the warm-up did not run %s: training compiles them", ", ".join(missed))
     else:
